@@ -1,0 +1,1 @@
+"""feedmill's Scrapy project: sources -> spiders -> items -> pipelines -> store."""

@@ -1,0 +1,117 @@
+"""Extensions that tie a crawl to the store: record the run, then rebuild its feeds.
+
+They hang off Scrapy's signals, so ``scrapy crawl seeds``, ``feedmill crawl`` and the
+scheduler's child processes all record runs and write feeds the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from crawler import runstats
+from crawler.paths import config_of, output_dir, store_path
+from feeds.build import build_feeds
+from feeds.config import COMBINED_FEED
+from feeds.errors import FeedmillError
+from feeds.store import SQLiteStore
+
+logger = logging.getLogger(__name__)
+
+# Close reasons that are not failures of the source.
+_OUTCOMES = {"finished": "ok", "shutdown": "cancelled", "closespider_timeout": "timeout"}
+
+
+def run_ids(settings: Any) -> dict[str, int]:
+    """``FEEDMILL_RUN_IDS``: the runs a parent process already recorded, by source."""
+    value = settings.get("FEEDMILL_RUN_IDS") or {}
+    if isinstance(value, str):
+        value = json.loads(value)
+    return {str(k): int(v) for k, v in dict(value).items()}
+
+
+class RunRecorder:
+    """Records each run of a source in the store: start, end, outcome and counts.
+
+    A parent that starts the run (the CLI, the scheduler) records the start itself and
+    passes the run id in ``FEEDMILL_RUN_IDS``, so a child that dies is still on record.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.run_id: int | None = None
+        self.known_ids = run_ids(crawler.settings)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunRecorder:
+        if not crawler.settings.getbool("RUN_RECORDER_ENABLED", True):
+            raise NotConfigured  # switched off on purpose: no "Disabled" warning
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        return extension
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.run_id = self.known_ids.get(spider.name)
+        if self.run_id is None:
+            with SQLiteStore(store_path(self.crawler.settings)) as store:
+                self.run_id = store.start_run(spider.name, trigger="scrapy")
+        spider.logger.info("run %d of source %r started", self.run_id, spider.name)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.run_id is None:
+            return
+        stats = self.crawler.stats.get_stats()
+        counts = runstats.run_counts(stats)
+        outcome = _OUTCOMES.get(reason, "failed")
+        error = str(stats.get(runstats.ERROR, "") or "")
+        if outcome == "ok" and stats.get(runstats.ARTICLES_NOT_STORED):
+            outcome = "failed"
+        if outcome != "ok" and not error:
+            error = f"spider closed: {reason}"
+        with SQLiteStore(store_path(self.crawler.settings)) as store:
+            store.finish_run(self.run_id, outcome, counts, error=error)
+        spider.logger.info(
+            "run %d of source %r: %s; read %d, new %d, updated %d, unchanged %d, failed %d",
+            self.run_id,
+            spider.name,
+            outcome,
+            *(counts[k] for k in ("fetched", "new", "updated", "unchanged", "failed")),
+        )
+
+
+class FeedBuilder:
+    """Rewrites the source's feeds and the combined feed when a crawl closes.
+
+    Files whose bytes would not change are left alone, so this is cheap after a run that
+    changed nothing; it also recreates feed files that were deleted.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FeedBuilder:
+        if not crawler.settings.getbool("FEED_BUILDER_ENABLED", True):
+            # The CLI builds once for a whole batch; switched off on purpose, so no
+            # "Disabled" warning (Scrapy logs one only when NotConfigured has a message).
+            raise NotConfigured
+        extension = cls(crawler)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        return extension
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        settings = self.crawler.settings
+        try:
+            config = config_of(settings)
+            with SQLiteStore(store_path(settings)) as store:
+                build_feeds(
+                    config, store, output_dir(settings, config), [spider.name, COMBINED_FEED]
+                )
+        except (FeedmillError, OSError) as exc:
+            logger.error("source %r: feeds not written: %s", spider.name, exc)

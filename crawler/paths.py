@@ -1,0 +1,39 @@
+"""Where a crawl reads its config and writes its store and feeds, from Scrapy settings.
+
+``FEEDMILL_CONFIG`` and ``FEEDMILL_DATA_DIR`` (settings, filled from the environment by
+crawler.settings) follow the same precedence as the CLI; ``STORE_PATH`` overrides the
+store file alone, which is what tests and one-off runs want.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from feeds.build import feeds_dir
+from feeds.config import Config, load_config, resolve_data_dir
+from feeds.store import STORE_FILE
+
+
+def config_of(settings: Any) -> Config:
+    return load_config(settings.get("FEEDMILL_CONFIG") or None)
+
+
+def data_dir(settings: Any, config: Config | None = None) -> Path:
+    """``FEEDMILL_DATA_DIR``, else the folder of ``STORE_PATH``, else as the CLI resolves it."""
+    explicit = settings.get("FEEDMILL_DATA_DIR")
+    if not explicit and settings.get("STORE_PATH"):
+        return Path(settings.get("STORE_PATH")).absolute().parent
+    return resolve_data_dir(config or config_of(settings), explicit or None)
+
+
+def store_path(settings: Any) -> Path:
+    explicit = settings.get("STORE_PATH")
+    if explicit:
+        return Path(explicit).absolute()
+    return data_dir(settings) / STORE_FILE
+
+
+def output_dir(settings: Any, config: Config | None = None) -> Path:
+    """The folder feed files are written to (``<data dir>/feeds``)."""
+    return feeds_dir(data_dir(settings, config))

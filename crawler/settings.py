@@ -1,0 +1,53 @@
+"""Scrapy settings of the feedmill project (``scrapy.cfg`` points here).
+
+feedmill's own settings carry a component prefix (``STORE_*``, ``FILES_*``) or the
+``FEEDMILL_`` prefix and avoid Scrapy's ``FEED_*``/``FEEDS`` names. Paths come from the
+environment, as on the CLI: ``FEEDMILL_CONFIG`` (default ``feedmill.toml``) and
+``FEEDMILL_DATA_DIR`` (default: the config's, else ``var``); ``-s STORE_PATH=…``
+overrides the store file alone.
+"""
+
+import os
+
+from feeds import __version__
+
+BOT_NAME = "feedmill"
+PROJECT_URL = "https://github.com/feedmill/feedmill"
+
+SPIDER_LOADER_CLASS = "crawler.loader.SourceSpiderLoader"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+FEEDMILL_CONFIG = os.environ.get("FEEDMILL_CONFIG", "")
+FEEDMILL_DATA_DIR = os.environ.get("FEEDMILL_DATA_DIR", "")
+# Set by a parent that recorded the run's start: {"source": run_id, ...} as JSON.
+FEEDMILL_RUN_IDS = ""
+STORE_PATH = ""
+STORE_BATCH_SIZE = 500
+STORE_BATCH_SECONDS = 2.0
+FILES_MAX_BYTES = 20 * 1024 * 1024
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.NormalisePipeline": 100,
+    "crawler.pipelines.ValidatePipeline": 200,
+    "crawler.pipelines.DedupePipeline": 300,
+    "crawler.pipelines.StorePipeline": 400,
+}
+EXTENSIONS = {
+    "crawler.extensions.RunRecorder": 500,
+    "crawler.extensions.FeedBuilder": 600,
+    "scrapy.extensions.telnet.TelnetConsole": None,
+}
+
+# Manners: identify ourselves, obey robots.txt, do not hammer a site.
+USER_AGENT = f"feedmill/{__version__} (+{PROJECT_URL})"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+AUTOTHROTTLE_ENABLED = True
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_DATEFORMAT = "%Y-%m-%d %H:%M:%S"
+LOG_FORMATTER = "crawler.logformatter.ShortLogFormatter"

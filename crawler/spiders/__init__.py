@@ -1,0 +1,1 @@
+"""Spiders, one class per source kind; sources are mapped to them by crawler.loader."""

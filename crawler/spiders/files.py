@@ -1,0 +1,114 @@
+"""The spider of ``files`` sources: local text documents in the seed format.
+
+It reads the files itself in ``start()`` and yields items, instead of one file:// Request
+per document: through the downloader a request costs ~1.3 ms, reading the file ~20 µs,
+and the items still pass through the same pipelines, stats and signals as web pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scrapy import Spider
+from scrapy.exceptions import CloseSpider
+
+from crawler.decode import DecodeError, decode_document
+from crawler.items import ArticleItem
+from crawler.seedformat import SeedFormatError, parse_seed
+from crawler.textclean import strip_pinyin
+from feeds.config import Source
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+
+class DocumentError(ValueError):
+    """One document cannot be read or parsed; the run goes on with the next."""
+
+
+class FilesSpider(Spider):
+    """Reads every document of a ``files`` source and yields one article per document."""
+
+    name = "files"
+    # Set per source by crawler.loader.SourceSpiderLoader.
+    source: ClassVar[Source]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_bytes = DEFAULT_MAX_BYTES
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> FilesSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.max_bytes = crawler.settings.getint("FILES_MAX_BYTES", DEFAULT_MAX_BYTES)
+        return spider
+
+    async def start(self) -> AsyncIterator[Any]:
+        folder = self.source.path
+        assert folder is not None
+        if not folder.is_dir():
+            self.logger.error("source %r: folder %s does not exist", self.name, folder)
+            raise CloseSpider("folder_missing")
+        stats = self.crawler.stats
+        count = 0
+        now = datetime.now(UTC)
+        for path in self.document_paths(folder):
+            count += 1
+            stats.inc_value("feedmill/documents_read")
+            try:
+                item = self.read_document(path, now)
+            except DocumentError as exc:
+                stats.inc_value("feedmill/documents_failed")
+                self.logger.warning("%s: skipped: %s", path, exc)
+                continue
+            yield item
+        if count == 0:
+            self.logger.warning(
+                "source %r: no documents match %r in %s", self.name, self.source.glob, folder
+            )
+
+    def document_paths(self, folder: Path) -> Iterator[Path]:
+        """The documents of the source in a stable order (sorted relative paths)."""
+        paths = [p for p in folder.glob(self.source.glob) if p.is_file()]
+        return iter(sorted(paths, key=lambda p: p.relative_to(folder).as_posix()))
+
+    def read_document(self, path: Path, now: datetime) -> ArticleItem:
+        """One file to one item, or DocumentError with the reason."""
+        try:
+            info = path.stat()
+            if info.st_size > self.max_bytes:
+                raise DocumentError(
+                    f"too large ({info.st_size} bytes, the limit is {self.max_bytes}; "
+                    "raise FILES_MAX_BYTES to read it)"
+                )
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DocumentError(f"cannot read: {exc.strerror or exc}") from exc
+        try:
+            text = decode_document(data, str(path), self.source.encoding)
+        except DecodeError as exc:
+            # DecodeError already names the file; keep only the reason here.
+            raise DocumentError(str(exc).removeprefix(f"{path}: ")) from exc
+        file_time = datetime.fromtimestamp(info.st_mtime, UTC)
+        try:
+            doc = parse_seed(strip_pinyin(text), tz=self.source.tz, file_time=file_time, now=now)
+        except SeedFormatError as exc:
+            raise DocumentError(str(exc)) from exc
+        folder = self.source.path
+        assert folder is not None
+        return ArticleItem(
+            source=self.name,
+            key=path.relative_to(folder).as_posix(),
+            title=doc.title,
+            authors=doc.authors,
+            agency=doc.agency,
+            publisher=doc.publisher,
+            published=doc.published,
+            date_guessed=doc.date_guessed,
+            language=self.source.language,
+            body_text="\n".join(doc.paragraphs),
+            rights=doc.rights,
+            related=doc.related,
+        )

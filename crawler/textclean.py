@@ -1,0 +1,469 @@
+"""Clean article text before it becomes a feed entry.
+
+Some sources pass their text through a converter that turned Simplified Chinese into
+Traditional *and* appended the pinyin of many characters: ``全國(guó)``,
+``本報(bào)訊(中青報(bào)·中青網(wǎng)記者 楊寶光)``. Where the converter could not encode a
+character it wrote ``?`` instead, which also ate the opening parenthesis of the
+annotation: ``注重?cái)?shù)字``. Readers must not see any of this, so every text field goes
+through :func:`clean_text` (bodies) or :func:`clean_line` (titles, names).
+
+The hard part is telling an annotation from a real parenthesis: ``高原(北京)``,
+``世界贸易组织(WTO)``, ``如图(a)所示`` and ``(china)`` must survive. The criterion is
+that the parentheses hold exactly one lowercase pinyin syllable, checked against the
+syllable table below (initial + final), directly after a Chinese character. A tone mark
+makes the syllable unambiguous; without one, two letters are required, because a single
+letter in parentheses (``(a)``, ``(e)``) is far more likely to be a figure or list label.
+
+Everything here runs on every article, so the patterns are compiled once at import and
+the common case (clean text) costs a few fast regex scans.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import opencc
+
+__all__ = [
+    "clean_line",
+    "clean_text",
+    "has_pinyin",
+    "is_pinyin_syllable",
+    "normalise_whitespace",
+    "strip_pinyin",
+    "to_script",
+]
+
+# --------------------------------------------------------------------------------------
+# Pinyin syllable grammar
+# --------------------------------------------------------------------------------------
+
+# Finals each initial combines with ("" = no initial). Written with "ü" and "ê" as single
+# letters; spellings such as "v" for "ü" are handled when the letters become patterns.
+# The table is slightly generous (it admits rare syllables like "den", "fiao", "shei") so
+# that no real annotation survives; it stays strict enough that English words and
+# abbreviations ("china", "wto", "ok") are not syllables.
+_FINALS_BY_INITIAL: dict[str, str] = {
+    "": "a o e ê ai ei ao ou an en ang eng er m n ng",
+    "b": "a o ai ei ao an en ang eng i ie iao ian in ing u",
+    "p": "a o ai ei ao ou an en ang eng i ie iao ian in ing u",
+    "m": "a o e ai ei ao ou an en ang eng i ie iao iu ian in ing u",
+    "f": "a o ei ou an en ang eng u iao",
+    "d": "a e ai ei ao ou an en ang eng ong i ia ie iao iu ian ing u uo ui uan un",
+    "t": "a e ai ei ao ou an ang eng ong i ie iao ian ing u uo ui uan un",
+    "n": "a e ai ei ao ou an en ang eng ong i ie iao iu ian in iang ing u uo uan un ü üe ue",
+    "l": "a o e ai ei ao ou an ang eng ong i ia ie iao iu ian in iang ing u uo uan un ü üe ue",
+    "g": "a e ai ei ao ou an en ang eng ong u ua uo uai ui uan un uang",
+    "k": "a e ai ei ao ou an en ang eng ong u ua uo uai ui uan un uang",
+    "h": "a e ai ei ao ou an en ang eng ong u ua uo uai ui uan un uang m ng",
+    "j": "i ia ie iao iu ian in iang ing iong u ue uan un",
+    "q": "i ia ie iao iu ian in iang ing iong u ue uan un",
+    "x": "i ia ie iao iu ian in iang ing iong u ue uan un",
+    "zh": "a e ai ei ao ou an en ang eng ong i u ua uo uai ui uan un uang",
+    "ch": "a e ai ao ou an en ang eng ong i u ua uo uai ui uan un uang",
+    "sh": "a e ai ei ao ou an en ang eng i u ua uo uai ui uan un uang",
+    "r": "e ao ou an en ang eng ong i u ua uo ui uan un",
+    "z": "a e ai ei ao ou an en ang eng ong i u uo ui uan un",
+    "c": "a e ai ao ou an en ang eng ong i u uo ui uan un",
+    "s": "a e ai ao ou an en ang eng ong i u uo ui uan un",
+    "y": "a o e ao ou an in ang ing ong i u ue uan un",
+    "w": "a o ai ei an en ang eng u",
+}
+
+_SYLLABLES: frozenset[str] = frozenset(
+    initial + final for initial, finals in _FINALS_BY_INITIAL.items() for final in finals.split()
+)
+
+# Combining tone marks: grave (4th), acute (2nd), macron (1st), caron (3rd).
+_TONE_MARKS = "\u0300\u0301\u0304\u030c"
+# Precomposed tone-marked letters, by the letter they mark.
+_TONED_PRECOMPOSED: dict[str, str] = {
+    "a": "āáǎà",
+    "e": "ēéěè",
+    "i": "īíǐì",
+    "o": "ōóǒò",
+    "u": "ūúǔù",
+    "ü": "ǖǘǚǜ",
+    "ê": "ếề",
+    "m": "ḿ",
+    "n": "ńňǹ",
+}
+# How "ü" and "ê" may be spelled before an (optional) tone mark: one-character forms
+# first (as a character class), then decomposed ones.
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "ü": ("üv", "u\u0308"),
+    "ê": ("ê", "e\u0302"),
+}
+_ALL_TONED = "".join(_TONED_PRECOMPOSED.values())
+# Every character that can occur inside a written syllable.
+_SYLLABLE_CHARS = "a-zü" + "ê" + _ALL_TONED + _TONE_MARKS + "\u0302\u0308"
+
+
+def _letter_pattern(letter: str, *, toned_only: bool = False) -> str:
+    """Pattern for one letter of the table, in any of its written forms: plain,
+    precomposed with a tone mark, or followed by a combining tone mark (NFD text).
+    Character classes rather than alternations keep matching cheap; the price is that
+    a doubly marked vowel ("ā\u0301") also passes, which no real text contains."""
+    if letter not in _TONED_PRECOMPOSED:
+        return letter
+    marks = f"[{_TONE_MARKS}]"
+    toned = _TONED_PRECOMPOSED[letter]
+    plain, *decomposed = _SPELLINGS.get(letter, (letter,))
+    if toned_only:
+        # Here the letter is a whole syllable, and only its tone marks it as pinyin.
+        plain_forms = "|".join((f"[{plain}]", *decomposed))
+        return f"(?:[{toned}]{marks}?|(?:{plain_forms}){marks})"
+    if decomposed:
+        return f"(?:[{plain}{toned}]|{'|'.join(decomposed)}){marks}?"
+    return f"[{plain}{toned}]{marks}?"
+
+
+def _trie_pattern(words: frozenset[str]) -> str:
+    """Pattern matching exactly ``words``, factored as a trie so matching never scans a
+    long alternation; longer continuations are tried first."""
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for letter in word:
+            node = node.setdefault(letter, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [
+            _letter_pattern(letter) + emit(child)
+            for letter, child in sorted(node.items())
+            if letter
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:
+            return f"(?:{body})?" if len(branches) == 1 else f"{body}?"
+        return body
+
+    return emit(trie)
+
+
+# Annotation content: a syllable of 2+ letters (tone optional) or a tone-marked single
+# letter. Callers make sure no further syllable letter follows.
+_SINGLE_LETTERS = sorted(s for s in _SYLLABLES if len(s) == 1)
+_SYLLABLE = "(?:{}|{})".format(
+    _trie_pattern(frozenset(s for s in _SYLLABLES if len(s) > 1)),
+    "|".join(_letter_pattern(s, toned_only=True) for s in _SINGLE_LETTERS),
+)
+# Same, but carrying at least one tone mark: the only evidence we accept when one of the
+# two parentheses is missing.
+_TONED_SYLLABLE = f"(?=[{_SYLLABLE_CHARS}]*?[{_ALL_TONED}{_TONE_MARKS}]){_SYLLABLE}"
+
+# Han characters (unified, extensions, compatibility, radicals, 〇 々 〆). Kana and
+# Hangul are left out on purpose: romaji after kana, e.g. ね(ne), is not pinyin.
+_HAN = "\u2e80-\u2fdf\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+# What a converter writes for a character it could not encode.
+_LOST = "?\ufffd"
+_OPEN = "[(（]"
+_CLOSE = "[)）]"
+_LATIN = "A-Za-z\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f"
+# Horizontal white space: tab, VT, FF, NBSP, Ogham space, en/em/thin/... spaces, narrow
+# NBSP, medium math space, ideographic space (U+3000, indents Chinese paragraphs).
+_HSPACE = "\t\x0b\x0c\xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+# After "(" + toned syllable whose ")" was lost: the next visible character must not be
+# one that continues a romanised gloss (letter, digit, hyphen, apostrophe), so
+# "北京（běi jīng）" and "北京(běi-jīng)" keep their parentheses. White space is skipped,
+# not judged, so that trimming it later cannot change the verdict.
+_LOST_CLOSE = f"(?![ {_HSPACE}]*[{_LATIN}0-9'’-])"
+
+_ANCHOR = f"[{_HAN}{_LOST}]"
+# Tokens of a run, in any order, once the first one has been anchored.
+_TOKENS = "|".join(
+    (
+        f"{_OPEN}{_SYLLABLE}{_CLOSE}",  # 國(guó)
+        f"[{_LOST}]{_SYLLABLE}{_CLOSE}",  # ?cái)  lost char + "(": remove the whole run
+        f"{_OPEN}{_TONED_SYLLABLE}{_LOST_CLOSE}",  # 國(guó會  ")" lost
+        f"{_TONED_SYLLABLE}{_CLOSE}",  # 國guó)  "(" lost
+    )
+)
+# A one-class look-ahead turns away the usual next character (a Han character) before
+# four alternatives are tried.
+_MORE_TOKENS = f"(?:(?=[(（{_LOST}{_SYLLABLE_CHARS}])(?:{_TOKENS}))*"
+
+# Runs of annotations. One match covers a whole run (國(guó)(guó), 注重?cái)?shù)), so a
+# removal rarely brings a new annotation together; strip_pinyin repeats the substitution
+# for the rest. What may start a run:
+# - a toned syllable after a Han character or "?" (the "?" stands for a lost character);
+# - a toneless syllable only after a Han character, or after a "?" that follows one,
+#   so that "?" in English or in a URL (".../?lang)") is no anchor.
+# _FAST covers runs starting with "(" or "?". It begins with a plain character class,
+# which lets re jump from one "(" / "?" to the next in C instead of trying a match at
+# every position (about 5x faster); the anchor is checked by look-behind afterwards.
+_FAST = re.compile(
+    f"[(（{_LOST}]"
+    "(?:"
+    # "(" + syllable + ")" / "(" + toned syllable, ")" lost
+    f"(?<={_ANCHOR}[(（])"
+    f"(?:(?:(?:(?<=[{_HAN}][(（])|(?<=[{_HAN}][{_LOST}][(（])){_SYLLABLE}|{_TONED_SYLLABLE})"
+    f"{_CLOSE}|{_TONED_SYLLABLE}{_LOST_CLOSE})"
+    # "?" + syllable + ")"
+    f"|(?<=[{_LOST}])(?:(?<=[{_HAN}][{_LOST}]){_SYLLABLE}|{_TONED_SYLLABLE}){_CLOSE}"
+    ")"
+    f"{_MORE_TOKENS}"
+)
+# Runs whose first token lost its "(" (國guó)). A letter is no cheap starting point, so
+# this pattern tries every position; it only runs when _TONED_CLOSE finds a candidate.
+_DAMAGED_START = re.compile(f"(?<={_ANCHOR}){_TONED_SYLLABLE}{_CLOSE}{_MORE_TOKENS}")
+# A tone mark at most six syllable characters before ")": the only sign of a run that
+# _FAST cannot see. (Look-behind needs a fixed width, hence one per distance.)
+_TONED_CLOSE = re.compile(
+    "[)）](?:"
+    + "|".join(
+        f"(?<=[{_ALL_TONED}{_TONE_MARKS}][{_SYLLABLE_CHARS}]{{{gap}}}[)）])" for gap in range(7)
+    )
+    + ")"
+)
+
+# A run of Latin letters carrying a pinyin tone mark somewhere, for has_pinyin.
+_TONED_CHAR = re.compile(f"[{_ALL_TONED}{_TONE_MARKS}]")
+_TONED_WORD = re.compile(f"[{_LATIN}]*[{_ALL_TONED}{_TONE_MARKS}][{_LATIN}]*")
+# A fragment counts only next to Chinese text or a parenthesis, where the converter
+# puts pinyin; "à" or "été" in a French sentence is not damage.
+_FRAGMENT_CONTEXT = re.compile(f"[{_HAN}{_LOST}()（）]")
+
+_TONE_MARK_SET = frozenset(_TONE_MARKS)
+
+
+def _syllable_base(word: str) -> tuple[str, bool]:
+    """Return ``word`` without tone marks, spelled as in the table, and whether it had a
+    tone mark. NFD splits "ǘ" into u + diaeresis + acute, so one pass handles every
+    precomposed and combining spelling."""
+    decomposed = unicodedata.normalize("NFD", word)
+    toned = any(ch in _TONE_MARK_SET for ch in decomposed)
+    base = "".join(ch for ch in decomposed if ch not in _TONE_MARK_SET)
+    base = base.replace("u\u0308", "ü").replace("e\u0302", "ê").replace("v", "ü")
+    return base, toned
+
+
+def is_pinyin_syllable(word: str) -> bool:
+    """True when ``word`` is one lowercase pinyin syllable, with or without tone marks
+    ("guó", "guo", "lǘ", "lv", "ê"). Upper case is rejected: annotations are lower case,
+    and "(WTO)" or "(Li)" are real text."""
+    base, _ = _syllable_base(word)
+    return base in _SYLLABLES
+
+
+def _segments_as_pinyin(word: str) -> bool:
+    """True when ``word`` (any case, apostrophes allowed) splits into pinyin syllables,
+    e.g. "Běijīng" or "Xī'ān"; "café" does not, so French text does not trigger a
+    warning."""
+    base, _ = _syllable_base(word.lower())
+    for part in base.split("'"):
+        reachable = [True] + [False] * len(part)
+        for end in range(1, len(part) + 1):
+            reachable[end] = any(
+                reachable[start] and part[start:end] in _SYLLABLES
+                for start in range(max(0, end - 6), end)
+            )
+        if not part or not reachable[-1]:
+            return False
+    return True
+
+
+def _is_pinyin_fragment(text: str, match: re.Match[str]) -> bool:
+    start, end = match.span()
+    return bool(
+        (_FRAGMENT_CONTEXT.match(text, start - 1) if start else False)
+        or _FRAGMENT_CONTEXT.match(text, end)
+    ) and _segments_as_pinyin(match.group())
+
+
+def _has_paren(text: str) -> bool:
+    # Every token contains a parenthesis; four substring tests cost far less than a scan.
+    return "(" in text or ")" in text or "（" in text or "）" in text
+
+
+def _substitute_all(pattern: re.Pattern[str], text: str) -> str:
+    while True:
+        text, count = pattern.subn("", text)
+        if not count:
+            return text
+
+
+def strip_pinyin(text: str) -> str:
+    """Remove pinyin annotations such as ``國(guó)`` -> ``國`` and keep real parentheses.
+
+    Removed: one lowercase syllable in ASCII or full-width parentheses right after a Han
+    character (toned, or toneless with 2+ letters); ``?`` + syllable + ``)`` where the
+    converter lost the character and the "("; a toned syllable that lost one of its
+    parentheses while still attached to a Han character. Kept: ``(中青報·…)``,
+    ``(北京)``, ``(WTO)``, ``(a)``, ``(china)``, spaced glosses like ``（běi jīng）``.
+
+    Idempotent: a removal can bring new neighbours together (``中(gu?cái)ó)``), so the
+    substitutions repeat until nothing changes; clean text costs one or two scans.
+    """
+    # An annotation needs a Han character or a tone mark, and a parenthesis.
+    if text.isascii() or not _has_paren(text):
+        return text
+    text = _substitute_all(_FAST, text)
+    if _TONED_CLOSE.search(text):
+        while True:
+            text, count = _DAMAGED_START.subn("", text)
+            if not count:
+                break
+            text = _substitute_all(_FAST, text)
+    return text
+
+
+def has_pinyin(text: str) -> bool:
+    """True when ``text`` holds a pinyin annotation strip_pinyin would remove, or a
+    tone-marked Latin word that reads as pinyin (``Běijīng``, ``（běi jīng）``).
+
+    A validate pipeline uses it to warn about sources whose damage the cleaner does not
+    recognise. Accented words that do not split into syllables ("café") do not count.
+    """
+    if text.isascii():
+        return False
+    paren = _has_paren(text)
+    if paren and _FAST.search(text):
+        return True
+    if not _TONED_CHAR.search(text):
+        return False
+    if paren and _TONED_CLOSE.search(text) and _DAMAGED_START.search(text):
+        return True
+    return any(_is_pinyin_fragment(text, m) for m in _TONED_WORD.finditer(text))
+
+
+# --------------------------------------------------------------------------------------
+# Script conversion
+# --------------------------------------------------------------------------------------
+
+_OPENCC_CONFIGS = {"simplified": "t2s.json", "traditional": "s2t.json"}
+
+
+@functools.cache
+def _converter(config: str) -> opencc.OpenCC:
+    """OpenCC converters load dictionaries from disk (tens of ms): build each once."""
+    return opencc.OpenCC(config)
+
+
+def to_script(text: str, script: str | None) -> str:
+    """Convert Chinese ``text`` to ``"simplified"`` or ``"traditional"`` (OpenCC t2s /
+    s2t); ``None`` or ``""`` leaves it unchanged. Sources declare the script their
+    readers expect, and mixed text converts too: Simplified stays Simplified under t2s.
+
+    Not strictly idempotent, because the character tables are not: t2s maps 薴 -> 苧
+    (its simplified form) and 苧 -> 苎 (苧 is also the traditional form of 苎).
+    """
+    if not script:
+        return text
+    config = _OPENCC_CONFIGS.get(script)
+    if config is None:
+        raise ValueError(f"unknown script {script!r}: expected 'simplified', 'traditional' or None")
+    return _converter(config).convert(text)
+
+
+# --------------------------------------------------------------------------------------
+# Whitespace and character normalisation
+# --------------------------------------------------------------------------------------
+
+# Characters fixed one by one, whatever surrounds them: zero-width characters go,
+# full-width letters and digits become ASCII, Unicode line/paragraph separators become
+# "\n". _FIX_MAP's default ("") also drops what _PREPARE adds: the characters XML 1.0
+# forbids (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF), as xml_safe does.
+_FIX_MAP: dict[str, str] = {
+    **{chr(code): chr(code - 0xFEE0) for code in range(0xFF10, 0xFF5B) if chr(code).isalnum()},
+    "\u2028": "\n",
+    "\u2029": "\n",
+    "\x0b": " ",  # XML forbids VT and FF, but they separate words: keep a space
+    "\x0c": " ",
+}
+_CHAR_FIXES = "\u200b-\u200d\u2060\ufeff\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\u2028\u2029"
+_XML_FORBIDDEN = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+# Single character classes (no "+"): re then scans for them in C.
+_FIX_CHARS = re.compile(f"[{_CHAR_FIXES}]")
+_PREPARE = re.compile(f"[{_CHAR_FIXES}{_XML_FORBIDDEN}]")
+_ASCII_XML_OK = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x80)])
+
+# Runs that need rewriting: anything but a lone " ", so the single spaces of English
+# text are not replaced one by one. Starts with a character class for the fast scan.
+_HSPACE_RUN = re.compile(f"[ {_HSPACE}](?:(?<=[{_HSPACE}])|(?=[ {_HSPACE}]))[ {_HSPACE}]*")
+_LINE_EDGE_SPACE = re.compile(" \n ?|\n ")
+_BLANK_LINES = re.compile("\n{3,}")
+
+
+def _fix_char(match: re.Match[str]) -> str:
+    return _FIX_MAP.get(match[0], "")
+
+
+def _unify_line_breaks(text: str) -> str:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _collapse_spaces(text: str) -> str:
+    """Collapse horizontal white space, strip lines, squeeze blank lines."""
+    if not text.isascii() or "  " in text or "\t" in text or "\x0b" in text or "\x0c" in text:
+        text = _HSPACE_RUN.sub(" ", text)
+    if " \n" in text or "\n " in text:
+        text = _LINE_EDGE_SPACE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip(" \n")
+
+
+def normalise_whitespace(text: str) -> str:
+    """Tidy white space while keeping one paragraph per line.
+
+    Line breaks become "\\n"; inside a line every run of spaces, tabs, NBSP, ideographic
+    spaces (U+3000, used to indent Chinese paragraphs) and other Unicode spaces becomes
+    one space; lines are stripped; blank lines at either end go and inner runs of blank
+    lines shrink to one. Zero-width characters are dropped. Full-width letters and digits
+    become ASCII, so "２０２２" searches like "2022"; punctuation is left alone, since
+    "，" -> "," is wrong in Chinese text.
+    """
+    text = _unify_line_breaks(text)
+    if not text.isascii():  # everything _FIX_CHARS matches is non-ASCII
+        text = _FIX_CHARS.sub(_fix_char, text)
+    return _collapse_spaces(text)
+
+
+# --------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------
+
+
+def _prepare(text: str) -> str:
+    """Do the character-level work of normalise_whitespace and xml_safe *first*.
+
+    Otherwise a zero-width, full-width or forbidden character inside an annotation
+    (``國(g\\u200buó)``, ``國（ｇｕó）``) would hide it from strip_pinyin until the
+    end, and cleaning twice would differ from cleaning once. It also keeps lone
+    surrogates away from OpenCC, which cannot encode them. Nothing after this step adds
+    a character XML forbids, so the result needs no second xml_safe pass.
+    """
+    text = _unify_line_breaks(text)
+    # In ASCII text only C0 controls can need work; bytes.translate finds them ~10x
+    # faster than a regex scan.
+    if text.isascii() and not text.encode("ascii").translate(None, _ASCII_XML_OK):
+        return text
+    return _PREPARE.sub(_fix_char, text)
+
+
+def clean_text(text: str, script: str | None = None) -> str:
+    """Clean a multi-line body: strip pinyin, convert script, normalise white space,
+    drop characters XML 1.0 forbids (the same as :func:`feeds.xmltext.xml_safe`, done
+    in the first pass). Idempotent when ``script`` is None (and in practice otherwise,
+    see :func:`to_script`)."""
+    text = strip_pinyin(_prepare(text))
+    text = to_script(text, script)
+    return _collapse_spaces(text)
+
+
+def clean_line(text: str, script: str | None = None) -> str:
+    """Like :func:`clean_text` for single-line fields (titles, names): line breaks
+    become spaces, so a title never spans lines in a feed reader."""
+    text = strip_pinyin(_prepare(text))
+    text = to_script(text, script)
+    if "\n" in text:
+        text = text.replace("\n", " ")
+    return _collapse_spaces(text)

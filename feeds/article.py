@@ -1,0 +1,141 @@
+"""The article record: what a spider yields, what the store keeps, what a feed renders.
+
+One dataclass serves all three so that a field added here flows from extraction to the
+feeds without a second definition to keep in step. Scrapy reads it through ItemAdapter
+(``crawler.items`` re-exports it as the item class); the store adds the bookkeeping
+fields (``content_hash``, ``first_seen``, ``updated``) when it writes or reads a row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Namespace for article ids: uuid5(namespace, "<source>\n<key>") is the same on every
+# machine and every run, so a guid in a reader never changes for the same document.
+ID_NAMESPACE = uuid.UUID("5b0f6a52-6f1e-4c2a-9d53-4f6565646d69")
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedLink:
+    """A link the document lists as related reading; ``url`` is "" when the document gives none."""
+
+    title: str
+    url: str = ""
+
+
+@dataclass(slots=True)
+class Article:
+    """One article. ``source`` and ``key`` (file path relative to the source folder, or
+    canonical URL) identify it; everything else is content."""
+
+    source: str
+    key: str
+    title: str = ""
+    url: str = ""
+    authors: list[str] = field(default_factory=list)
+    agency: str = ""
+    publisher: str = ""
+    published: datetime | None = None
+    # True when ``published`` is a guess (file time, fetch time): a later guess must not
+    # count as an edit, so the hash leaves it out and the store keeps the first one.
+    date_guessed: bool = False
+    modified: datetime | None = None
+    language: str = ""
+    summary: str = ""
+    body_text: str = ""
+    body_html: str = ""
+    rights: str = ""
+    categories: list[str] = field(default_factory=list)
+    related: list[RelatedLink] = field(default_factory=list)
+    image: str = ""
+    id: str = ""
+    # Set by the store, never by a spider.
+    content_hash: str = ""
+    first_seen: datetime | None = None
+    updated: datetime | None = None
+
+    @property
+    def author(self) -> str:
+        """The authors as one display string (Chinese bylines list names with 、)."""
+        return "、".join(self.authors)
+
+    @property
+    def guid(self) -> str:
+        """The feed guid / Atom id: a URN, so it is never mistaken for a permalink."""
+        return f"urn:uuid:{self.id}"
+
+
+def article_id(source: str, key: str) -> str:
+    """The stable id of the article ``key`` of ``source``; editing the document keeps it."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{source}\n{key}"))
+
+
+def language_tag(language: str, script: str | None) -> str:
+    """A BCP 47 tag: ``zh`` with Simplified script is ``zh-CN``, with Traditional ``zh-TW``."""
+    if language.lower() == "zh" and script == "simplified":
+        return "zh-CN"
+    if language.lower() == "zh" and script == "traditional":
+        return "zh-TW"
+    return language
+
+
+# Fields that make up an article's content; an edit to any of them is an update.
+CONTENT_FIELDS = (
+    "title",
+    "url",
+    "authors",
+    "agency",
+    "publisher",
+    "published",
+    "modified",
+    "language",
+    "summary",
+    "body_text",
+    "body_html",
+    "rights",
+    "categories",
+    "related",
+    "image",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, RelatedLink):
+        return [value.title, value.url]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def content_hash(article: Article) -> str:
+    """A digest of the content fields, so a re-read of an unchanged document is a no-op.
+
+    A guessed publication date is left out: touching a file must not make an edit.
+    """
+    data = {
+        name: _jsonable(getattr(article, name))
+        for name in CONTENT_FIELDS
+        if not (name == "published" and article.date_guessed)
+    }
+    blob = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def entry_updated(article: Article) -> datetime:
+    """The time a reader should see as "updated": the article's own modification time,
+    the time the store saw it change, or its publication time, whichever is latest."""
+    candidates = [t for t in (article.published, article.modified) if t is not None]
+    if article.updated and article.first_seen and article.updated > article.first_seen:
+        candidates.append(article.updated)
+    if not candidates and article.first_seen is not None:
+        candidates.append(article.first_seen)
+    if not candidates:
+        raise ValueError(f"article {article.id or article.key!r} has no date at all")
+    return max(candidates)

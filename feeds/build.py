@@ -1,0 +1,124 @@
+"""Store → renderer → files: writes each feed atomically, and only when it changed.
+
+A feed file is replaced with ``os.replace`` from a temporary file in the same folder, so
+a reader (or the HTTP server) sees the old feed or the new one, never half of one; and
+an unchanged feed keeps its bytes and its modification time, so its ETag and
+Last-Modified do not churn and readers are not told to download it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from feeds import __version__
+from feeds.article import language_tag
+from feeds.config import COMBINED_FEED, Config, Source
+from feeds.render import RENDERERS, FeedMeta
+from feeds.store import SQLiteStore
+
+logger = logging.getLogger(__name__)
+
+FEEDS_SUBDIR = "feeds"
+EXTENSIONS = {"rss": "rss", "atom": "atom", "json": "json"}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFile:
+    """One written (or already current) feed file."""
+
+    name: str
+    fmt: str
+    path: Path
+    changed: bool
+    entries: int
+
+
+def feeds_dir(data_dir: Path) -> Path:
+    return data_dir / FEEDS_SUBDIR
+
+
+def feed_path(out_dir: Path, name: str, fmt: str) -> Path:
+    return out_dir / f"{name}.{EXTENSIONS[fmt]}"
+
+
+def source_meta(config: Config, source: Source) -> FeedMeta:
+    return FeedMeta(
+        name=source.name,
+        title=source.title,
+        link=source.link,
+        description=source.description or source.title,
+        language=_feed_language(source),
+        base_url=config.base_url,
+        generator="feedmill",
+        generator_version=__version__,
+        author=source.title,
+    )
+
+
+def combined_meta(config: Config) -> FeedMeta:
+    languages = {_feed_language(s) for s in config.sources.values()}
+    return FeedMeta(
+        name=COMBINED_FEED,
+        title=config.title,
+        link=config.link,
+        description=config.description,
+        language=config.language or (languages.pop() if len(languages) == 1 else ""),
+        base_url=config.base_url,
+        generator="feedmill",
+        generator_version=__version__,
+        author=config.title,
+    )
+
+
+def _feed_language(source: Source) -> str:
+    return language_tag(source.language, source.script)
+
+
+def build_feeds(
+    config: Config, store: SQLiteStore, out_dir: Path, names: Iterable[str] | None = None
+) -> list[FeedFile]:
+    """Render and write the feeds of ``names`` (sources or ``all``; every feed when None)."""
+    wanted = list(names) if names is not None else [*config.sources, COMBINED_FEED]
+    written: list[FeedFile] = []
+    for name in wanted:
+        if name == COMBINED_FEED:
+            meta = combined_meta(config)
+            articles = store.latest_in(list(config.sources), config.feed_size)
+        else:
+            source = config.source(name)
+            meta = source_meta(config, source)
+            articles = store.latest(name, source.feed_size)
+        for fmt, (render, _content_type) in RENDERERS.items():
+            path = feed_path(out_dir, name, fmt)
+            changed = write_if_changed(path, render(meta, articles))
+            written.append(FeedFile(name, fmt, path, changed, len(articles)))
+            if changed:
+                logger.info("wrote %s (%d entries)", path, len(articles))
+    return written
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it already holds exactly that."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

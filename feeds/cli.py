@@ -1,0 +1,306 @@
+"""The ``feedmill`` command: crawl sources, build feeds, list sources and runs, check config.
+
+Crawls run in a child process (``python -m crawler.run``), so this module never imports
+Scrapy or the crawler package: the CLI records the runs' start, waits, then reads their
+outcome from the store and writes the feeds once for the whole batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from feeds import __version__
+from feeds.build import FeedFile, build_feeds, feeds_dir
+from feeds.config import COMBINED_FEED, Config, load_config, resolve_data_dir
+from feeds.errors import FeedmillError
+from feeds.store import Run, SQLiteStore
+
+logger = logging.getLogger("feedmill")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_DATEFORMAT = "%Y-%m-%d %H:%M:%S"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``feedmill`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    verbosity = getattr(args, "verbose", 0) - getattr(args, "quiet", 0)
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format=LOG_FORMAT, datefmt=LOG_DATEFORMAT, force=True
+    )
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except FeedmillError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE if isinstance(exc, _UsageError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        logger.error("interrupted")
+        return 130
+
+
+class _UsageError(FeedmillError):
+    """The command line names something that does not exist."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="config file (default: $FEEDMILL_CONFIG, else ./feedmill.toml)",
+    )
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="store and feed files (default: $FEEDMILL_DATA_DIR, else the config's, else ./var)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="less log output"
+    )
+    parser = argparse.ArgumentParser(
+        prog="feedmill",
+        description="Turn documents, news sites and thin feeds into RSS, Atom and JSON feeds.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"feedmill {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    crawl = sub.add_parser(
+        "crawl", parents=[common], help="run sources now, store their articles, write feeds"
+    )
+    crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="default: every source")
+    crawl.set_defaults(handler=cmd_crawl)
+
+    build = sub.add_parser("build", parents=[common], help="rewrite feed files from the store")
+    build.add_argument(
+        "feeds", nargs="*", metavar="FEED", help=f"source names or {COMBINED_FEED!r}"
+    )
+    build.set_defaults(handler=cmd_build)
+
+    listing = sub.add_parser("list", parents=[common], help="sources with their last run")
+    listing.set_defaults(handler=cmd_list)
+
+    runs = sub.add_parser("runs", parents=[common], help="run history, newest first")
+    runs.add_argument("source", nargs="?", metavar="SOURCE")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.set_defaults(handler=cmd_runs)
+
+    check = sub.add_parser("check", parents=[common], help="validate the config file")
+    check.set_defaults(handler=cmd_check)
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    config, data_dir = _load(args)
+    names = _source_names(config, args.sources)
+    if not names:
+        print(f"no sources in {config.path}")
+        return EXIT_OK
+    started = time.monotonic()
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        run_ids = {name: store.start_run(name, trigger="cli") for name in names}
+    returncode = _run_crawler(
+        config, data_dir, run_ids, getattr(args, "verbose", 0), getattr(args, "quiet", 0)
+    )
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        runs = _close_runs(store, run_ids, returncode)
+        written = build_feeds(config, store, feeds_dir(data_dir), [*names, COMBINED_FEED])
+    _print_runs(runs, config, with_source_kind=True)
+    print(f"feeds ({time.monotonic() - started:.1f}s):")
+    for feed in written:
+        print(f"  {feed.path}  ({feed.entries} entries{', rewritten' if feed.changed else ''})")
+    return EXIT_FAILED if any(run.outcome != "ok" for run in runs) else EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    config, data_dir = _load(args)
+    wanted = args.feeds or None
+    for name in args.feeds:
+        if name != COMBINED_FEED and name not in config.sources:
+            raise _UsageError(f"{config.path}: no source named {name!r}")
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        written = build_feeds(config, store, feeds_dir(data_dir), wanted)
+    _print_feeds(written)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    config, data_dir = _load(args)
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        counts, last = store.counts(), store.last_runs()
+    rows = [("source", "kind", "schedule", "articles", "last run", "outcome", "new", "updated")]
+    for name, source in config.sources.items():
+        run = last.get(name)
+        rows.append(
+            (
+                name,
+                source.kind,
+                source.schedule.describe() if source.schedule else "on demand",
+                str(counts.get(name, 0)),
+                _when(run.started) if run else "never",
+                run.outcome if run else "",
+                str(run.new) if run else "",
+                str(run.updated) if run else "",
+            )
+        )
+    _print_table(rows)
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    config, data_dir = _load(args)
+    if args.source:
+        _source_names(config, [args.source])
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        runs = store.runs(args.source, args.limit)
+    _print_runs(runs, config, with_source_kind=False, with_start=True)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(getattr(args, "config", None))
+    problems = []
+    for source in config.sources.values():
+        if source.kind == "files" and source.path is not None and not source.path.is_dir():
+            problems.append(f"source {source.name!r}: folder {source.path} does not exist")
+    for problem in problems:
+        logger.error("%s: %s", config.path, problem)
+    if problems:
+        return EXIT_FAILED
+    names = ", ".join(config.sources) or "none"
+    print(f"{config.path}: ok ({len(config.sources)} sources: {names})")
+    return EXIT_OK
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Path]:
+    config = load_config(getattr(args, "config", None))
+    return config, resolve_data_dir(config, getattr(args, "data_dir", None))
+
+
+def _source_names(config: Config, names: Sequence[str]) -> list[str]:
+    for name in names:
+        if name not in config.sources:
+            known = ", ".join(config.sources) or "none"
+            raise _UsageError(f"{config.path}: no source named {name!r} (known: {known})")
+    return list(dict.fromkeys(names)) or list(config.sources)
+
+
+def _run_crawler(
+    config: Config, data_dir: Path, run_ids: dict[str, int], verbose: int, quiet: int
+) -> int:
+    """Crawl ``run_ids``' sources in one child process; returns its exit status."""
+    import json
+
+    log_level = "DEBUG" if verbose > 1 else "INFO" if verbose == 1 else "WARNING"
+    if quiet:
+        log_level = "ERROR"
+    env = dict(os.environ, FEEDMILL_CONFIG=str(config.path), FEEDMILL_DATA_DIR=str(data_dir))
+    command = [
+        sys.executable,
+        "-m",
+        "crawler.run",
+        "-s",
+        f"FEEDMILL_RUN_IDS={json.dumps(run_ids)}",
+        "-s",
+        f"LOG_LEVEL={log_level}",
+        "-s",
+        "FEED_BUILDER_ENABLED=0",
+        *run_ids,
+    ]
+    logger.info("crawling %s", ", ".join(run_ids))
+    logger.debug("running %s", " ".join(command))
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def _close_runs(store: SQLiteStore, run_ids: dict[str, int], returncode: int) -> list[Run]:
+    """Read the runs back; a run the child never closed failed with its exit status."""
+    runs = []
+    for name, run_id in run_ids.items():
+        run = store.get_run(run_id)
+        if run is not None and run.outcome == "running":
+            error = f"the crawler process exited with status {returncode} before the run ended"
+            logger.error("source %r: %s", name, error)
+            store.finish_run(run_id, "failed", error=error)
+            run = store.get_run(run_id)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def _print_runs(
+    runs: Sequence[Run], config: Config, *, with_source_kind: bool, with_start: bool = False
+) -> None:
+    header = ["source"]
+    if with_source_kind:
+        header.append("kind")
+    if with_start:
+        header += ["run", "started"]
+    header += ["outcome", "read", "new", "updated", "unchanged", "failed", "seconds"]
+    rows: list[Sequence[str]] = [header]
+    for run in runs:
+        row = [run.source]
+        if with_source_kind:
+            source = config.sources.get(run.source)
+            row.append(source.kind if source else "?")
+        if with_start:
+            row += [str(run.id), _when(run.started)]
+        seconds = run.seconds
+        row += [
+            run.outcome,
+            *(str(getattr(run, k)) for k in ("fetched", "new", "updated", "unchanged", "failed")),
+            f"{seconds:.1f}" if seconds is not None else "",
+        ]
+        rows.append(row)
+    _print_table(rows)
+    for run in runs:
+        if run.error and run.outcome != "ok":
+            print(f"{run.source}: {run.error}")
+
+
+def _print_feeds(written: Sequence[FeedFile]) -> None:
+    for feed in written:
+        state = "rewritten" if feed.changed else "unchanged"
+        print(f"{feed.path}  ({feed.entries} entries, {state})")
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.rjust(width) if cell.replace(".", "", 1).isdigit() else cell.ljust(width)
+            for cell, width in zip(row, widths, strict=True)
+        ]
+        print("  ".join(cells).rstrip())
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

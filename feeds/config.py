@@ -1,0 +1,358 @@
+"""feedmill.toml: the one declarative list of the service and its sources.
+
+The file is read once into frozen dataclasses; every mistake is reported at load time
+with the file, the source and the key, so a typo never surfaces as a crawl that silently
+does nothing. Runtime knobs (data directory, config path) have safe defaults with
+environment overrides, resolved here rather than through a global settings object.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from feeds.errors import ConfigError
+
+DEFAULT_CONFIG = "feedmill.toml"
+DEFAULT_DATA_DIR = "var"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+DEFAULT_FEED_SIZE = 50
+DEFAULT_TITLE = "feedmill: all sources"
+DEFAULT_DESCRIPTION = "Every article of every source, newest first."
+COMBINED_FEED = "all"
+SCRIPTS = ("simplified", "traditional")
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a source runs: a fixed interval or a cron expression, with optional jitter."""
+
+    every: timedelta | None = None
+    cron: str | None = None
+    jitter: timedelta | None = None
+    timezone: str | None = None
+
+    def describe(self) -> str:
+        """A short human form for tables: ``every 1h`` or ``cron */10 * * * *``."""
+        text = f"every {_format_duration(self.every)}" if self.every else f"cron {self.cron}"
+        if self.jitter:
+            text += f" ±{_format_duration(self.jitter)}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One configured source; ``kind`` picks the spider class that reads it."""
+
+    name: str
+    kind: str
+    title: str
+    link: str = ""
+    description: str = ""
+    language: str = ""
+    script: str | None = None
+    timezone: str = "UTC"
+    feed_size: int = DEFAULT_FEED_SIZE
+    schedule: Schedule | None = None
+    # kind = "files"
+    path: Path | None = None
+    glob: str = "*.txt"
+    encoding: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole file: service settings and the sources by name, in file order."""
+
+    path: Path
+    base_url: str = DEFAULT_BASE_URL
+    title: str = DEFAULT_TITLE
+    description: str = DEFAULT_DESCRIPTION
+    link: str = ""
+    language: str = ""
+    feed_size: int = DEFAULT_FEED_SIZE
+    data_dir: Path | None = None
+    sources: dict[str, Source] = field(default_factory=dict)
+
+    def source(self, name: str) -> Source:
+        """The source called ``name``; ConfigError listing the known ones otherwise."""
+        if name not in self.sources:
+            known = ", ".join(self.sources) or "none"
+            raise ConfigError(f"{self.path}: no source named {name!r} (known: {known})")
+        return self.sources[name]
+
+
+_SERVICE_KEYS = {"base_url", "title", "description", "link", "language", "feed_size", "data_dir"}
+_COMMON_KEYS = {
+    "kind",
+    "title",
+    "link",
+    "description",
+    "language",
+    "script",
+    "timezone",
+    "feed_size",
+    "every",
+    "cron",
+    "jitter",
+    "schedule_timezone",
+}
+KIND_KEYS: dict[str, set[str]] = {
+    "files": {"path", "glob", "encoding"},
+}
+
+
+class _Where:
+    """Builds error messages that name the file, the source and the key."""
+
+    def __init__(self, path: Path, section: str) -> None:
+        self.path = path
+        self.section = section
+
+    def error(self, key: str | None, reason: str) -> ConfigError:
+        where = f"{self.path}: {self.section}"
+        if key is not None:
+            where += f", key {key!r}"
+        return ConfigError(f"{where}: {reason}")
+
+
+def resolve_config_path(cli_value: str | os.PathLike[str] | None = None) -> Path:
+    """``--config``, else ``$FEEDMILL_CONFIG``, else ``feedmill.toml`` in the working directory."""
+    value = cli_value or os.environ.get("FEEDMILL_CONFIG") or DEFAULT_CONFIG
+    return Path(value).expanduser().absolute()
+
+
+def resolve_data_dir(config: Config, cli_value: str | os.PathLike[str] | None = None) -> Path:
+    """``--data-dir``, else ``$FEEDMILL_DATA_DIR``, else the config's, else ``./var``."""
+    value = cli_value or os.environ.get("FEEDMILL_DATA_DIR") or config.data_dir or DEFAULT_DATA_DIR
+    return Path(value).expanduser().absolute()
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; ConfigError says what is wrong and where."""
+    config_path = resolve_config_path(path)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read config file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    return parse_config(raw, config_path)
+
+
+def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
+    """Validate an already-parsed TOML document (split out so tests can feed dicts)."""
+    top = _Where(config_path, "top level")
+    for key in raw:
+        if key not in ("service", "sources"):
+            raise top.error(key, "unknown section (expected [service] and [sources.NAME])")
+    service = raw.get("service", {})
+    where = _Where(config_path, "[service]")
+    if not isinstance(service, dict):
+        raise top.error("service", "must be a table")
+    _reject_unknown(service, _SERVICE_KEYS, where)
+    base_url = _string(service, "base_url", where, DEFAULT_BASE_URL).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise where.error("base_url", f"must be an http(s) URL, got {base_url!r}")
+    data_dir = service.get("data_dir")
+    if data_dir is not None:
+        data_dir = config_path.parent / _string(service, "data_dir", where, "")
+    sources_raw = raw.get("sources", {})
+    if not isinstance(sources_raw, dict):
+        raise top.error("sources", "must be a table of [sources.NAME] tables")
+    sources = {name: _parse_source(name, entry, config_path) for name, entry in sources_raw.items()}
+    return Config(
+        path=config_path,
+        base_url=base_url,
+        title=_string(service, "title", where, DEFAULT_TITLE),
+        description=_string(service, "description", where, DEFAULT_DESCRIPTION),
+        link=_string(service, "link", where, ""),
+        language=_string(service, "language", where, ""),
+        feed_size=_feed_size(service, where),
+        data_dir=data_dir,
+        sources=sources,
+    )
+
+
+def _parse_source(name: str, entry: Any, config_path: Path) -> Source:
+    where = _Where(config_path, f"source {name!r}")
+    if not _NAME.match(name) or name == COMBINED_FEED:
+        raise where.error(
+            None,
+            "a source name must be 1-64 lower-case letters, digits, '-' or '_' "
+            f"and not {COMBINED_FEED!r} (the combined feed)",
+        )
+    if not isinstance(entry, dict):
+        raise where.error(None, "must be a table")
+    kind = entry.get("kind")
+    if kind is None:
+        raise where.error("kind", f"missing; one of: {', '.join(KIND_KEYS)}")
+    if kind not in KIND_KEYS:
+        raise where.error("kind", f"unknown kind {kind!r}; one of: {', '.join(KIND_KEYS)}")
+    _reject_unknown(entry, _COMMON_KEYS | KIND_KEYS[kind], where)
+    script = entry.get("script")
+    if script is not None and script not in SCRIPTS:
+        raise where.error("script", f"must be one of {', '.join(SCRIPTS)}, got {script!r}")
+    timezone = _string(entry, "timezone", where, "UTC")
+    _check_timezone(timezone, where, "timezone")
+    fields: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "title": _string(entry, "title", where, name),
+        "link": _string(entry, "link", where, ""),
+        "description": _string(entry, "description", where, ""),
+        "language": _string(entry, "language", where, ""),
+        "script": script,
+        "timezone": timezone,
+        "feed_size": _feed_size(entry, where),
+        "schedule": _schedule(entry, where),
+    }
+    if kind == "files":
+        fields.update(_files_fields(entry, where, config_path))
+    return Source(**fields)
+
+
+def _files_fields(entry: dict[str, Any], where: _Where, config_path: Path) -> dict[str, Any]:
+    if "path" not in entry:
+        raise where.error("path", "missing: the folder that holds the documents")
+    folder = config_path.parent / _string(entry, "path", where, "")
+    glob = _string(entry, "glob", where, "*.txt")
+    reason = _glob_problem(glob)
+    if reason:
+        raise where.error("glob", f"{reason}: {glob!r}")
+    encoding = entry.get("encoding")
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(_string(entry, "encoding", where, ""))
+        except LookupError:
+            raise where.error("encoding", f"unknown encoding {encoding!r}") from None
+    return {"path": folder, "glob": glob, "encoding": encoding}
+
+
+def _glob_problem(glob: str) -> str | None:
+    """Why ``glob`` cannot select files below the source folder, or None if it can."""
+    if not glob.strip():
+        return "empty pattern"
+    if glob.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", glob):
+        return "must be relative to the source folder"
+    parts = re.split(r"[/\\]", glob)
+    if ".." in parts:
+        return "must not leave the source folder ('..')"
+    if any(part == "" for part in parts):
+        return "empty path component"
+    depth = 0
+    for char in glob:
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+    if depth:
+        return "unbalanced '[' in pattern"
+    for part in parts:
+        if "**" in part and part != "**":
+            return "'**' must be a whole path component"
+    return None
+
+
+def _schedule(entry: dict[str, Any], where: _Where) -> Schedule | None:
+    every, cron = entry.get("every"), entry.get("cron")
+    if every is not None and cron is not None:
+        raise where.error("cron", "give either 'every' or 'cron', not both")
+    jitter = _duration(entry, "jitter", where) if "jitter" in entry else None
+    tz = entry.get("schedule_timezone")
+    if tz is not None:
+        _check_timezone(_string(entry, "schedule_timezone", where, ""), where, "schedule_timezone")
+    if every is None and cron is None:
+        if jitter or tz:
+            raise where.error(
+                "jitter" if jitter else "schedule_timezone", "needs 'every' or 'cron'"
+            )
+        return None
+    if every is not None:
+        interval = _duration(entry, "every", where)
+        if interval < timedelta(seconds=1):
+            raise where.error("every", "must be at least 1s")
+        return Schedule(every=interval, jitter=jitter, timezone=tz)
+    expression = _string(entry, "cron", where, "")
+    _check_cron(expression, tz, where)
+    return Schedule(cron=expression, jitter=jitter, timezone=tz)
+
+
+def _check_cron(expression: str, tz: str | None, where: _Where) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(expression.split()) != 5:
+        raise where.error(
+            "cron", f"must have 5 fields (min hour day month weekday): {expression!r}"
+        )
+    try:
+        CronTrigger.from_crontab(expression, timezone=tz or "UTC")
+    except ValueError as exc:
+        raise where.error("cron", f"invalid cron expression {expression!r}: {exc}") from None
+
+
+def _duration(entry: dict[str, Any], key: str, where: _Where) -> timedelta:
+    value = entry[key]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match or not value:
+        raise where.error(key, f"must be a duration like '15m', '1h30m' or '45s', got {value!r}")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _format_duration(value: timedelta | None) -> str:
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out += f"{seconds // size}{unit}"
+            seconds %= size
+    return out or "0s"
+
+
+def _check_timezone(name: str, where: _Where, key: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise where.error(key, f"unknown time zone {name!r} (use an IANA name)") from None
+
+
+def _reject_unknown(table: dict[str, Any], allowed: set[str], where: _Where) -> None:
+    for key in table:
+        if key not in allowed:
+            raise where.error(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _string(table: dict[str, Any], key: str, where: _Where, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise where.error(key, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def _feed_size(table: dict[str, Any], where: _Where) -> int:
+    value = table.get("feed_size", DEFAULT_FEED_SIZE)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+        raise where.error("feed_size", f"must be a whole number from 1 to 10000, got {value!r}")
+    return value

@@ -1,0 +1,464 @@
+"""The article store: every article once, keyed by its stable id, plus the run history.
+
+This module owns every SQL statement. The interface is small on purpose (upsert, latest,
+get, counts, runs) so that a PostgreSQL store can stand beside it without the spiders or
+the renderer noticing. SQLite runs in WAL mode so that the feed server can read while a
+crawl writes, and writers take the lock up front (BEGIN IMMEDIATE) so that two crawls on
+one data directory queue instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feeds.article import Article, RelatedLink, content_hash
+from feeds.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+STORE_FILE = "feedmill.sqlite3"
+
+# Each entry upgrades the schema by one version; PRAGMA user_version says how far a file is.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE articles (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        url TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL,
+        authors TEXT NOT NULL DEFAULT '[]',
+        agency TEXT NOT NULL DEFAULT '',
+        publisher TEXT NOT NULL DEFAULT '',
+        published TEXT NOT NULL,
+        published_ts REAL NOT NULL,
+        date_guessed INTEGER NOT NULL DEFAULT 0,
+        modified TEXT,
+        language TEXT NOT NULL DEFAULT '',
+        summary TEXT NOT NULL DEFAULT '',
+        body_text TEXT NOT NULL DEFAULT '',
+        body_html TEXT NOT NULL DEFAULT '',
+        rights TEXT NOT NULL DEFAULT '',
+        categories TEXT NOT NULL DEFAULT '[]',
+        related TEXT NOT NULL DEFAULT '[]',
+        image TEXT NOT NULL DEFAULT '',
+        content_hash TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX articles_source_newest ON articles (source, published_ts DESC, id);
+    CREATE INDEX articles_newest ON articles (published_ts DESC, id);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        trigger TEXT NOT NULL DEFAULT '',
+        started TEXT NOT NULL,
+        finished TEXT,
+        outcome TEXT NOT NULL DEFAULT 'running',
+        fetched INTEGER NOT NULL DEFAULT 0,
+        new INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        log_tail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX runs_source_started ON runs (source, id DESC);
+    """,
+)
+
+_ARTICLE_COLUMNS = (
+    "id",
+    "source",
+    "key",
+    "url",
+    "title",
+    "authors",
+    "agency",
+    "publisher",
+    "published",
+    "published_ts",
+    "date_guessed",
+    "modified",
+    "language",
+    "summary",
+    "body_text",
+    "body_html",
+    "rights",
+    "categories",
+    "related",
+    "image",
+    "content_hash",
+    "first_seen",
+    "updated",
+)
+# Columns an edit may change; identity and first_seen never change once written.
+_UPDATABLE = [c for c in _ARTICLE_COLUMNS if c not in ("id", "source", "key", "first_seen")]
+_UPDATE_SET = ",\n    ".join(
+    f"{c} = CASE WHEN excluded.date_guessed THEN articles.{c} ELSE excluded.{c} END"
+    if c in ("published", "published_ts", "date_guessed")
+    else f"{c} = excluded.{c}"
+    for c in _UPDATABLE
+)
+_UPSERT_SQL = f"""
+INSERT INTO articles ({", ".join(_ARTICLE_COLUMNS)})
+VALUES ({", ".join("?" for _ in _ARTICLE_COLUMNS)})
+ON CONFLICT (id) DO UPDATE SET
+    {_UPDATE_SET}
+WHERE articles.content_hash <> excluded.content_hash
+RETURNING first_seen
+"""
+_SELECT_ARTICLES = f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM articles"
+
+
+class Outcome(enum.StrEnum):
+    """What an upsert did to the store."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+RUN_OUTCOMES = ("running", "ok", "failed", "timeout", "cancelled", "interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of one source, as recorded in the store."""
+
+    id: int
+    source: str
+    trigger: str
+    started: datetime
+    finished: datetime | None
+    outcome: str
+    fetched: int
+    new: int
+    updated: int
+    unchanged: int
+    failed: int
+    error: str
+    log_tail: str
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished is None:
+            return None
+        return (self.finished - self.started).total_seconds()
+
+
+RUN_COUNTS = ("fetched", "new", "updated", "unchanged", "failed")
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (one place, so tests can see what the store sees)."""
+    return datetime.now(UTC)
+
+
+class SQLiteStore:
+    """The embedded default store: one SQLite file in the data directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the article store: {exc}") from exc
+        self._in_transaction = False
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path) -> SQLiteStore:
+        return cls(Path(data_dir) / STORE_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(_MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this feedmill "
+                f"understands ({len(_MIGRATIONS)}); upgrade feedmill"
+            )
+        for number in range(version, len(_MIGRATIONS)):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while we waited for the lock.
+                if self._db.execute("PRAGMA user_version").fetchone()[0] > number:
+                    self._db.execute("COMMIT")
+                    continue
+                for statement in _MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            logger.debug("%s: schema upgraded to version %d", self.path, number + 1)
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- transactions ---------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start a write transaction, taking the write lock now rather than half-way."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        self._in_transaction = False
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
+
+    def rollback(self) -> None:
+        self._in_transaction = False
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all of them land, or none (nested use joins the outer one)."""
+        if self._in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    # -- articles -------------------------------------------------------------------
+
+    def upsert(self, article: Article, now: datetime | None = None) -> Outcome:
+        """Insert or update ``article`` by id; an unchanged article is not written at all.
+
+        The store sets ``content_hash``, ``first_seen`` and ``updated`` on the article
+        it is given only for new rows; read the row back with :meth:`get` for the rest.
+        """
+        if not article.id:
+            raise ValueError(f"article {article.key!r} of {article.source!r} has no id")
+        if article.published is None or article.published.tzinfo is None:
+            raise ValueError(f"article {article.id}: published must be an aware datetime")
+        stamp = _iso(now or utcnow())
+        digest = content_hash(article)
+        row = _article_row(article, digest, stamp)
+        try:
+            with self.transaction():
+                result = self._db.execute(_UPSERT_SQL, row).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot store article {article.id}: {exc}") from exc
+        if result is None:
+            return Outcome.UNCHANGED
+        return Outcome.NEW if result[0] == stamp else Outcome.UPDATED
+
+    def get(self, article_id: str) -> Article | None:
+        row = self._db.execute(f"{_SELECT_ARTICLES} WHERE id = ?", (article_id,)).fetchone()
+        return _article_from_row(row) if row else None
+
+    def latest(self, source: str | None, limit: int) -> list[Article]:
+        """The newest ``limit`` articles of ``source`` (of every source when None)."""
+        if source is None:
+            sql = f"{_SELECT_ARTICLES} ORDER BY published_ts DESC, id LIMIT ?"
+            rows = self._db.execute(sql, (limit,))
+        else:
+            sql = f"{_SELECT_ARTICLES} WHERE source = ? ORDER BY published_ts DESC, id LIMIT ?"
+            rows = self._db.execute(sql, (source, limit))
+        return [_article_from_row(row) for row in rows]
+
+    def latest_in(self, sources: Sequence[str], limit: int) -> list[Article]:
+        """The newest ``limit`` articles over several sources (a combined feed)."""
+        merged: list[Article] = []
+        for name in sources:
+            merged.extend(self.latest(name, limit))
+        merged.sort(key=lambda a: (-_timestamp(a.published), a.id))
+        return merged[:limit]
+
+    def counts(self) -> dict[str, int]:
+        """Articles per source."""
+        rows = self._db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")
+        return dict(rows.fetchall())
+
+    def explain_latest(self, source: str | None) -> str:
+        """The query plan of :meth:`latest`, so a test can prove it is an index scan."""
+        where = "WHERE source = 'x' " if source is not None else ""
+        sql = f"EXPLAIN QUERY PLAN {_SELECT_ARTICLES} {where}ORDER BY published_ts DESC, id LIMIT 5"
+        return "\n".join(row[-1] for row in self._db.execute(sql))
+
+    # -- runs -----------------------------------------------------------------------
+
+    def start_run(self, source: str, trigger: str = "", now: datetime | None = None) -> int:
+        """Record that a run of ``source`` started; returns its id."""
+        try:
+            with self.transaction():
+                cursor = self._db.execute(
+                    "INSERT INTO runs (source, trigger, started) VALUES (?, ?, ?)",
+                    (source, trigger, _iso(now or utcnow())),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record a run of {source!r}: {exc}") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        counts: dict[str, int] | None = None,
+        error: str = "",
+        log_tail: str = "",
+        now: datetime | None = None,
+    ) -> None:
+        """Record how run ``run_id`` ended, with its counts."""
+        if outcome not in RUN_OUTCOMES or outcome == "running":
+            raise ValueError(f"not a final run outcome: {outcome!r}")
+        counts = counts or {}
+        values = [int(counts.get(name, 0)) for name in RUN_COUNTS]
+        try:
+            with self.transaction():
+                self._db.execute(
+                    "UPDATE runs SET finished = ?, outcome = ?, fetched = ?, new = ?, "
+                    "updated = ?, unchanged = ?, failed = ?, error = ?, log_tail = ? "
+                    "WHERE id = ?",
+                    (_iso(now or utcnow()), outcome, *values, error, log_tail, run_id),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record the end of run {run_id}: {exc}") from exc
+
+    def get_run(self, run_id: int) -> Run | None:
+        row = self._db.execute(f"{_SELECT_RUNS} WHERE id = ?", (run_id,)).fetchone()
+        return _run_from_row(row) if row else None
+
+    def runs(self, source: str | None = None, limit: int = 20) -> list[Run]:
+        """Run history, newest first."""
+        if source is None:
+            rows = self._db.execute(f"{_SELECT_RUNS} ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            sql = f"{_SELECT_RUNS} WHERE source = ? ORDER BY id DESC LIMIT ?"
+            rows = self._db.execute(sql, (source, limit))
+        return [_run_from_row(row) for row in rows]
+
+    def last_runs(self) -> dict[str, Run]:
+        """The latest run of each source that has one."""
+        rows = self._db.execute(
+            f"{_SELECT_RUNS} WHERE id IN (SELECT MAX(id) FROM runs GROUP BY source)"
+        )
+        return {run.source: run for run in map(_run_from_row, rows)}
+
+
+_RUN_COLUMNS = ("id", "source", "trigger", "started", "finished", "outcome", *RUN_COUNTS)
+_SELECT_RUNS = f"SELECT {', '.join(_RUN_COLUMNS)}, error, log_tail FROM runs"
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: feedmill stores aware times only")
+    return moment.isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _timestamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment else 0.0
+
+
+def _article_row(article: Article, digest: str, stamp: str) -> tuple[object, ...]:
+    assert article.published is not None
+    return (
+        article.id,
+        article.source,
+        article.key,
+        article.url,
+        article.title,
+        json.dumps(article.authors, ensure_ascii=False),
+        article.agency,
+        article.publisher,
+        _iso(article.published),
+        article.published.timestamp(),
+        int(article.date_guessed),
+        _iso(article.modified) if article.modified else None,
+        article.language,
+        article.summary,
+        article.body_text,
+        article.body_html,
+        article.rights,
+        json.dumps(article.categories, ensure_ascii=False),
+        json.dumps([[link.title, link.url] for link in article.related], ensure_ascii=False),
+        article.image,
+        digest,
+        stamp,
+        stamp,
+    )
+
+
+def _article_from_row(row: sqlite3.Row | tuple[object, ...]) -> Article:
+    values = dict(zip(_ARTICLE_COLUMNS, row, strict=True))
+    return Article(
+        id=values["id"],
+        source=values["source"],
+        key=values["key"],
+        url=values["url"],
+        title=values["title"],
+        authors=json.loads(values["authors"]),
+        agency=values["agency"],
+        publisher=values["publisher"],
+        published=_parse_time(values["published"]),
+        date_guessed=bool(values["date_guessed"]),
+        modified=_parse_time(values["modified"]),
+        language=values["language"],
+        summary=values["summary"],
+        body_text=values["body_text"],
+        body_html=values["body_html"],
+        rights=values["rights"],
+        categories=json.loads(values["categories"]),
+        related=[RelatedLink(title, url) for title, url in json.loads(values["related"])],
+        image=values["image"],
+        content_hash=values["content_hash"],
+        first_seen=_parse_time(values["first_seen"]),
+        updated=_parse_time(values["updated"]),
+    )
+
+
+def _run_from_row(row: tuple[object, ...]) -> Run:
+    values = dict(zip((*_RUN_COLUMNS, "error", "log_tail"), row, strict=True))
+    values["started"] = _parse_time(values["started"])  # type: ignore[arg-type]
+    values["finished"] = _parse_time(values["finished"])  # type: ignore[arg-type]
+    return Run(**values)  # type: ignore[arg-type]

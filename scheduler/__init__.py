@@ -1,0 +1,1 @@
+"""Runs sources on their schedules (see the scheduler issue); empty for now."""

@@ -1,0 +1,25 @@
+"""Shared fixtures: a copy of the seed documents and the shipped config in a temp folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from support import FIXTURES, ROOT, SEED_NAME
+
+
+@pytest.fixture
+def seed_text() -> str:
+    return (FIXTURES / "seeds" / SEED_NAME).read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A folder laid out like the repo: feedmill.toml and a seeds/ folder with the seed."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(FIXTURES / "seeds" / SEED_NAME, seeds / SEED_NAME)
+    shutil.copy(ROOT / "feedmill.toml", tmp_path / "feedmill.toml")
+    return tmp_path
