@@ -97,166 +97,157 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
     "ê": ("ê", "e\u0302"),
 }
 _ALL_TONED = "".join(_TONED_PRECOMPOSED.values())
-# Every character that can occur inside a written syllable.
+# Every character that can occur inside a written syllable (lower case only: "(WTO)"
+# and "(Li)" are real text).
 _SYLLABLE_CHARS = "a-zü" + "ê" + _ALL_TONED + _TONE_MARKS + "\u0302\u0308"
-
-
-def _letter_pattern(letter: str, *, toned_only: bool = False) -> str:
-    """Pattern for one letter of the table, in any of its written forms: plain,
-    precomposed with a tone mark, or followed by a combining tone mark (NFD text).
-    Character classes rather than alternations keep matching cheap; the price is that
-    a doubly marked vowel ("ā\u0301") also passes, which no real text contains."""
-    if letter not in _TONED_PRECOMPOSED:
-        return letter
-    marks = f"[{_TONE_MARKS}]"
-    toned = _TONED_PRECOMPOSED[letter]
-    plain, *decomposed = _SPELLINGS.get(letter, (letter,))
-    if toned_only:
-        # Here the letter is a whole syllable, and only its tone marks it as pinyin.
-        plain_forms = "|".join((f"[{plain}]", *decomposed))
-        return f"(?:[{toned}]{marks}?|(?:{plain_forms}){marks})"
-    if decomposed:
-        return f"(?:[{plain}{toned}]|{'|'.join(decomposed)}){marks}?"
-    return f"[{plain}{toned}]{marks}?"
-
-
-def _trie_pattern(words: frozenset[str]) -> str:
-    """Pattern matching exactly ``words``, factored as a trie so matching never scans a
-    long alternation; longer continuations are tried first."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for letter in word:
-            node = node.setdefault(letter, {})
-        node[""] = {}
-
-    def emit(node: dict) -> str:
-        branches = [
-            _letter_pattern(letter) + emit(child)
-            for letter, child in sorted(node.items())
-            if letter
-        ]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if "" in node:
-            return f"(?:{body})?" if len(branches) == 1 else f"{body}?"
-        return body
-
-    return emit(trie)
-
-
-# Annotation content: a syllable of 2+ letters (tone optional) or a tone-marked single
-# letter. Callers make sure no further syllable letter follows.
-_SINGLE_LETTERS = sorted(s for s in _SYLLABLES if len(s) == 1)
-_SYLLABLE = "(?:{}|{})".format(
-    _trie_pattern(frozenset(s for s in _SYLLABLES if len(s) > 1)),
-    "|".join(_letter_pattern(s, toned_only=True) for s in _SINGLE_LETTERS),
-)
-# Same, but carrying at least one tone mark: the only evidence we accept when one of the
-# two parentheses is missing.
-_TONED_SYLLABLE = f"(?=[{_SYLLABLE_CHARS}]*?[{_ALL_TONED}{_TONE_MARKS}]){_SYLLABLE}"
+_TONED_CHARS = _ALL_TONED + _TONE_MARKS
 
 # Han characters (unified, extensions, compatibility, radicals, 〇 々 〆). Kana and
 # Hangul are left out on purpose: romaji after kana, e.g. ね(ne), is not pinyin.
 _HAN = "\u2e80-\u2fdf\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+_HAN_CHAR = re.compile(f"[{_HAN}]")
 # What a converter writes for a character it could not encode.
 _LOST = "?\ufffd"
-_OPEN = "[(（]"
-_CLOSE = "[)）]"
 _LATIN = "A-Za-z\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f"
 # Horizontal white space: tab, VT, FF, NBSP, Ogham space, en/em/thin/... spaces, narrow
 # NBSP, medium math space, ideographic space (U+3000, indents Chinese paragraphs).
 _HSPACE = "\t\x0b\x0c\xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
 # After "(" + toned syllable whose ")" was lost: the next visible character must not be
 # one that continues a romanised gloss (letter, digit, hyphen, apostrophe), so
-# "北京（běi jīng）" and "北京(běi-jīng)" keep their parentheses. White space is skipped,
-# not judged, so that trimming it later cannot change the verdict.
-_LOST_CLOSE = f"(?![ {_HSPACE}]*[{_LATIN}0-9'’-])"
+# "北京（běi jīng）" and "北京(běi-jīng)" keep their parentheses.
+_GLOSS_GOES_ON = re.compile(f"[ {_HSPACE}]*[{_LATIN}0-9'’-]")
 
-_ANCHOR = f"[{_HAN}{_LOST}]"
-# Tokens of a run, in any order, once the first one has been anchored.
-_TOKENS = "|".join(
-    (
-        f"{_OPEN}{_SYLLABLE}{_CLOSE}",  # 國(guó)
-        f"[{_LOST}]{_SYLLABLE}{_CLOSE}",  # ?cái)  lost char + "(": remove the whole run
-        f"{_OPEN}{_TONED_SYLLABLE}{_LOST_CLOSE}",  # 國(guó會  ")" lost
-        f"{_TONED_SYLLABLE}{_CLOSE}",  # 國guó)  "(" lost
-    )
+# Candidate annotations, found with a deliberately loose letter class; whether the
+# letters form ONE pinyin syllable is decided in Python against the syllable table
+# (a regex of the whole grammar takes seconds to compile), and so is what must stand
+# before the token:
+#   國(guó)  "(" syllable ")"          國(guó會  "(" toned syllable, ")" lost
+#   重?cái)   lost mark, syllable, ")"
+# The pattern starts with a plain character class, so re jumps from one "(" or "?" to
+# the next in C instead of trying a match at every position.
+_WORD = f"[{_SYLLABLE_CHARS}]{{1,8}}"
+_CANDIDATE = re.compile(
+    f"(?P<open>[(（{_LOST}])(?:(?<=[{_HAN}{_LOST}][(（])|(?<=[{_LOST}]))"
+    f"(?P<word>{_WORD})(?:(?P<close>[)）])|(?![{_SYLLABLE_CHARS}]))"
 )
-# A one-class look-ahead turns away the usual next character (a Han character) before
-# four alternatives are tried.
-_MORE_TOKENS = f"(?:(?=[(（{_LOST}{_SYLLABLE_CHARS}])(?:{_TOKENS}))*"
-
-# Runs of annotations. One match covers a whole run (國(guó)(guó), 注重?cái)?shù)), so a
-# removal rarely brings a new annotation together; strip_pinyin repeats the substitution
-# for the rest. What may start a run:
-# - a toned syllable after a Han character or "?" (the "?" stands for a lost character);
-# - a toneless syllable only after a Han character, or after a "?" that follows one,
-#   so that "?" in English or in a URL (".../?lang)") is no anchor.
-# _FAST covers runs starting with "(" or "?". It begins with a plain character class,
-# which lets re jump from one "(" / "?" to the next in C instead of trying a match at
-# every position (about 5x faster); the anchor is checked by look-behind afterwards.
-_FAST = re.compile(
-    f"[(（{_LOST}]"
-    "(?:"
-    # "(" + syllable + ")" / "(" + toned syllable, ")" lost
-    f"(?<={_ANCHOR}[(（])"
-    f"(?:(?:(?:(?<=[{_HAN}][(（])|(?<=[{_HAN}][{_LOST}][(（])){_SYLLABLE}|{_TONED_SYLLABLE})"
-    f"{_CLOSE}|{_TONED_SYLLABLE}{_LOST_CLOSE})"
-    # "?" + syllable + ")"
-    f"|(?<=[{_LOST}])(?:(?<=[{_HAN}][{_LOST}]){_SYLLABLE}|{_TONED_SYLLABLE}){_CLOSE}"
-    ")"
-    f"{_MORE_TOKENS}"
-)
-# Runs whose first token lost its "(" (國guó)). A letter is no cheap starting point, so
-# this pattern tries every position; it only runs when _TONED_CLOSE finds a candidate.
-_DAMAGED_START = re.compile(f"(?<={_ANCHOR}){_TONED_SYLLABLE}{_CLOSE}{_MORE_TOKENS}")
-# A tone mark at most six syllable characters before ")": the only sign of a run that
-# _FAST cannot see. (Look-behind needs a fixed width, hence one per distance.)
-_TONED_CLOSE = re.compile(
-    "[)）](?:"
-    + "|".join(
-        f"(?<=[{_ALL_TONED}{_TONE_MARKS}][{_SYLLABLE_CHARS}]{{{gap}}}[)）])" for gap in range(7)
-    )
-    + ")"
-)
+# 國guó): a toned syllable whose "(" was lost. A letter is no cheap starting point, so
+# this pattern only runs when _TONED_BEFORE_CLOSE (which starts with a class) finds a
+# tone mark a few letters before a ")".
+_BARE = re.compile(f"(?<=[{_HAN}])(?P<word>{_WORD})[)）]")
+_TONED_BEFORE_CLOSE = re.compile(f"[{_TONED_CHARS}][{_SYLLABLE_CHARS}]{{0,7}}[)）]")
 
 # A run of Latin letters carrying a pinyin tone mark somewhere, for has_pinyin.
-_TONED_CHAR = re.compile(f"[{_ALL_TONED}{_TONE_MARKS}]")
-_TONED_WORD = re.compile(f"[{_LATIN}]*[{_ALL_TONED}{_TONE_MARKS}][{_LATIN}]*")
+_TONED_CHAR = re.compile(f"[{_TONED_CHARS}]")
+_TONED_WORD = re.compile(f"[{_LATIN}]*[{_TONED_CHARS}][{_LATIN}]*")
 # A fragment counts only next to Chinese text or a parenthesis, where the converter
 # puts pinyin; "à" or "été" in a French sentence is not damage.
 _FRAGMENT_CONTEXT = re.compile(f"[{_HAN}{_LOST}()（）]")
 
 _TONE_MARK_SET = frozenset(_TONE_MARKS)
+_TONED_SET = frozenset(_TONED_CHARS)
 
 
-def _syllable_base(word: str) -> tuple[str, bool]:
-    """Return ``word`` without tone marks, spelled as in the table, and whether it had a
-    tone mark. NFD splits "ǘ" into u + diaeresis + acute, so one pass handles every
-    precomposed and combining spelling."""
+@functools.lru_cache(maxsize=8192)
+def _syllable_base(word: str) -> str:
+    """Return ``word`` without tone marks, spelled as in the table. NFD splits "ǘ" into
+    u + diaeresis + acute, so one pass handles precomposed and combining spellings."""
     decomposed = unicodedata.normalize("NFD", word)
-    toned = any(ch in _TONE_MARK_SET for ch in decomposed)
     base = "".join(ch for ch in decomposed if ch not in _TONE_MARK_SET)
-    base = base.replace("u\u0308", "ü").replace("e\u0302", "ê").replace("v", "ü")
-    return base, toned
+    return base.replace("u\u0308", "ü").replace("e\u0302", "ê").replace("v", "ü")
 
 
 def is_pinyin_syllable(word: str) -> bool:
     """True when ``word`` is one lowercase pinyin syllable, with or without tone marks
     ("guó", "guo", "lǘ", "lv", "ê"). Upper case is rejected: annotations are lower case,
     and "(WTO)" or "(Li)" are real text."""
-    base, _ = _syllable_base(word)
-    return base in _SYLLABLES
+    return _syllable_base(word) in _SYLLABLES
+
+
+@functools.lru_cache(maxsize=8192)
+def _toned(word: str) -> bool:
+    return not _TONED_SET.isdisjoint(word)
+
+
+def _is_annotation(match: re.Match[str]) -> bool:
+    """Whether a candidate really is pinyin the converter added.
+
+    A tone mark makes a syllable unambiguous. Without one, a syllable needs 2+ letters
+    (``(a)`` is a figure label) and must follow a Han character directly, or a ``?``
+    that follows one; and a token that lost a parenthesis needs its tone mark.
+    """
+    word = match["word"]
+    if not is_pinyin_syllable(word):
+        return False
+    text, start = match.string, match.start()
+    toned = _toned(word)
+    opener = match.group("open") if match.re is _CANDIDATE else None
+    if opener is None:  # _BARE: "(" lost
+        return toned
+    if opener in _LOST:
+        # The mark stands for the lost character and its "(": a toned syllable is
+        # evidence enough; a toneless one needs a Han character before the mark.
+        if match["close"] is None:
+            return False
+        return toned or (len(word) >= 2 and _han_at(text, start - 1))
+    if not (_han_at(text, start - 1) or (start and text[start - 1] in _LOST)):
+        return False
+    if match["close"] is None:  # ")" lost: only a toned syllable, not a gloss
+        return toned and not _GLOSS_GOES_ON.match(text, match.end())
+    if toned:
+        return True
+    if _han_at(text, start - 1):
+        return len(_syllable_base(word)) >= 2
+    # "?(guo)": a toneless syllable after a lost mark counts when a Han character
+    # stands before the mark ("/?(lang)" in a URL does not).
+    return len(word) >= 2 and _han_at(text, start - 2)
+
+
+def _han_at(text: str, index: int) -> bool:
+    return index >= 0 and _HAN_CHAR.match(text, index) is not None
+
+
+def _verdict(token: str) -> bool | None:
+    """The decision for a _CANDIDATE token when the token alone settles it (the common
+    ``(guó)`` case), None when its neighbours matter. Cached: a document repeats the
+    same few hundred syllables, and a Python check per annotation was most of the cost."""
+    opener, close = token[0], token[-1] in ")）"
+    word = token[1:-1] if close else token[1:]
+    if not is_pinyin_syllable(word):
+        return False
+    if not close:
+        return False if opener in _LOST else None
+    if _toned(word):
+        return True
+    return None
+
+
+# _verdict results by token; bounded so that hostile input cannot grow it without end.
+_VERDICTS: dict[str, bool | None] = {}
+_VERDICTS_MAX = 20_000
+_UNKNOWN = object()
+
+
+def _replace(match: re.Match[str]) -> str:
+    token = match.group()
+    verdict = _VERDICTS.get(token, _UNKNOWN)
+    if verdict is _UNKNOWN:
+        verdict = _verdict(token)
+        if len(_VERDICTS) < _VERDICTS_MAX:
+            _VERDICTS[token] = verdict
+    if verdict is None:
+        verdict = _is_annotation(match)
+    return "" if verdict else token
+
+
+def _replace_bare(match: re.Match[str]) -> str:
+    return "" if _is_annotation(match) else match.group()
 
 
 def _segments_as_pinyin(word: str) -> bool:
     """True when ``word`` (any case, apostrophes allowed) splits into pinyin syllables,
     e.g. "Běijīng" or "Xī'ān"; "café" does not, so French text does not trigger a
     warning."""
-    base, _ = _syllable_base(word.lower())
-    for part in base.split("'"):
+    for part in _syllable_base(word.lower()).split("'"):
         reachable = [True] + [False] * len(part)
         for end in range(1, len(part) + 1):
             reachable[end] = any(
@@ -277,15 +268,8 @@ def _is_pinyin_fragment(text: str, match: re.Match[str]) -> bool:
 
 
 def _has_paren(text: str) -> bool:
-    # Every token contains a parenthesis; four substring tests cost far less than a scan.
+    # Every annotation token contains a parenthesis; substring tests cost far less than a scan.
     return "(" in text or ")" in text or "（" in text or "）" in text
-
-
-def _substitute_all(pattern: re.Pattern[str], text: str) -> str:
-    while True:
-        text, count = pattern.subn("", text)
-        if not count:
-            return text
 
 
 def strip_pinyin(text: str) -> str:
@@ -297,20 +281,20 @@ def strip_pinyin(text: str) -> str:
     parentheses while still attached to a Han character. Kept: ``(中青報·…)``,
     ``(北京)``, ``(WTO)``, ``(a)``, ``(china)``, spaced glosses like ``（běi jīng）``.
 
-    Idempotent: a removal can bring new neighbours together (``中(gu?cái)ó)``), so the
-    substitutions repeat until nothing changes; clean text costs one or two scans.
+    Idempotent: a removal can bring new neighbours together (``注重?cái)?shù)``: the
+    second token follows a Han character only once the first is gone), so the
+    substitution repeats until nothing changes; clean text costs one scan.
     """
-    # An annotation needs a Han character or a tone mark, and a parenthesis.
+    # An annotation needs a Han character (or a lost mark) and a parenthesis.
     if text.isascii() or not _has_paren(text):
         return text
-    text = _substitute_all(_FAST, text)
-    if _TONED_CLOSE.search(text):
-        while True:
-            text, count = _DAMAGED_START.subn("", text)
-            if not count:
-                break
-            text = _substitute_all(_FAST, text)
-    return text
+    while True:
+        cleaned = _CANDIDATE.sub(_replace, text)
+        if _TONED_BEFORE_CLOSE.search(cleaned):
+            cleaned = _BARE.sub(_replace_bare, cleaned)
+        if cleaned == text:
+            return cleaned
+        text = cleaned
 
 
 def has_pinyin(text: str) -> bool:
@@ -322,13 +306,14 @@ def has_pinyin(text: str) -> bool:
     """
     if text.isascii():
         return False
-    paren = _has_paren(text)
-    if paren and _FAST.search(text):
-        return True
+    if _has_paren(text):
+        candidates = list(_CANDIDATE.finditer(text))
+        if _TONED_BEFORE_CLOSE.search(text):
+            candidates += _BARE.finditer(text)
+        if any(_is_annotation(m) for m in candidates):
+            return True
     if not _TONED_CHAR.search(text):
         return False
-    if paren and _TONED_CLOSE.search(text) and _DAMAGED_START.search(text):
-        return True
     return any(_is_pinyin_fragment(text, m) for m in _TONED_WORD.finditer(text))
 
 

@@ -159,6 +159,12 @@ def test_annotation_that_lost_its_opening_parenthesis_is_removed() -> None:
     assert strip_pinyin("國guó)國(guó)") == "國國"
 
 
+def test_lost_opening_parenthesis_with_tone_mark_away_from_the_end() -> None:
+    assert strip_pinyin("張zhāng)先生") == "張先生"
+    assert strip_pinyin("娘niáng)") == "娘"
+    assert strip_pinyin("安ān)") == "安"
+
+
 def test_annotation_that_lost_its_closing_parenthesis_is_removed() -> None:
     assert strip_pinyin("全國(guó人") == "全國人"
     assert strip_pinyin("全國(guó，人") == "全國，人"
@@ -516,6 +522,14 @@ def test_strip_pinyin_and_normalise_whitespace_are_idempotent(text: str) -> None
     assert strip_pinyin(stripped) == stripped
     normalised = normalise_whitespace(text)
     assert normalise_whitespace(normalised) == normalised
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXTS)
+def test_strip_pinyin_leaves_no_removable_run(text: str) -> None:
+    stripped = strip_pinyin(text)
+    candidates = [*textclean._CANDIDATE.finditer(stripped), *textclean._BARE.finditer(stripped)]
+    assert not any(textclean._is_annotation(m) for m in candidates)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
