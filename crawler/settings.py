@@ -36,8 +36,12 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.extensions.RunRecorder": 500,
     "crawler.extensions.FeedBuilder": 600,
-    "scrapy.extensions.telnet.TelnetConsole": None,
+    "crawler.extensions.CloseGuard": 700,
 }
+# No consoles into a running crawl: the telnet console and the remote-control HTTP
+# server both listen on a port and run code sent to them.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # Manners: identify ourselves, obey robots.txt, do not hammer a site.
 USER_AGENT = f"feedmill/{__version__} (+{PROJECT_URL})"

@@ -234,7 +234,18 @@ def _run_crawler(
     ]
     logger.info("crawling %s", ", ".join(run_ids))
     logger.debug("running %s", " ".join(command))
-    return subprocess.run(command, env=env, check=False).returncode
+    child = subprocess.Popen(command, env=env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the child too: Scrapy closes its spiders (recording the runs as
+        # cancelled); give it a moment, then make sure it is gone.
+        logger.warning("interrupted: waiting for the crawl to stop")
+        try:
+            return child.wait(timeout=30)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.kill()
+            return child.wait()
 
 
 def _close_runs(store: SQLiteStore, run_ids: dict[str, int], returncode: int) -> list[Run]:
@@ -244,8 +255,9 @@ def _close_runs(store: SQLiteStore, run_ids: dict[str, int], returncode: int) ->
         run = store.get_run(run_id)
         if run is not None and run.outcome == "running":
             error = f"the crawler process exited with status {returncode} before the run ended"
+            outcome = "cancelled" if returncode < 0 or returncode == 130 else "failed"
             logger.error("source %r: %s", name, error)
-            store.finish_run(run_id, "failed", error=error)
+            store.finish_run(run_id, outcome, error=error)
             run = store.get_run(run_id)
         if run is not None:
             runs.append(run)

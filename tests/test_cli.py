@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
-from support import SEED_NAME, run_feedmill
+from feeds.store import SQLiteStore
+
+from support import SEED_NAME, feedmill_command, run_feedmill
 
 FORMATS = ("rss", "atom", "json")
 
@@ -144,3 +150,38 @@ def test_log_format_is_consistent_and_quiet_hides_info(project: Path) -> None:
     quiet = run_feedmill(project, "crawl", "-q")
     assert quiet.returncode == 0
     assert " INFO " not in quiet.stderr
+
+
+def test_ctrl_c_stops_the_crawl_and_records_it(project: Path) -> None:
+    seed = (project / "seeds" / SEED_NAME).read_text(encoding="utf-8")
+    for number in range(3000):
+        (project / "seeds" / f"{number:05d}.txt").write_text(
+            seed.replace("12355", str(10000 + number)), encoding="utf-8"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDMILL_")}
+    child = subprocess.Popen(
+        [feedmill_command(), "crawl"],
+        cwd=project,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store_file = project / "var" / "feedmill.sqlite3"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until articles are being stored
+        if store_file.exists():
+            with SQLiteStore(store_file) as store:
+                if sum(store.counts().values()) > 0:
+                    break
+        time.sleep(0.1)
+    os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, err = child.communicate(timeout=60)
+    assert child.returncode != 0, out + err
+    with SQLiteStore(store_file) as store:
+        run = store.runs("seeds")[0]
+        stored = sum(store.counts().values())
+    assert run.outcome == "cancelled", (run, err)
+    assert 0 < stored < 3001
+    assert run.new == stored  # every article the run reports is in the store, and no more
