@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scrapy import Spider
+from scrapy.utils.misc import load_object
 
-from crawler.spiders.files import FilesSpider
 from feeds.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.settings import BaseSettings
 
-SPIDER_CLASSES: dict[str, type[Spider]] = {"files": FilesSpider}
+# Spider class per source kind, imported only when a source of that kind runs (the web
+# kinds pull in trafilatura, which a files-only run need not pay for).
+SPIDER_CLASSES: dict[str, str] = {
+    "files": "crawler.spiders.files.FilesSpider",
+    "web": "crawler.spiders.web.WebSpider",
+    "feed": "crawler.spiders.feed.FeedSpider",
+}
 
 
 class SourceSpiderLoader:
@@ -30,27 +36,29 @@ class SourceSpiderLoader:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._spiders: dict[str, type[Spider]] = {}
-        for name, source in config.sources.items():
-            base = SPIDER_CLASSES[source.kind]
-            self._spiders[name] = type(
-                f"{base.__name__}_{name}", (base,), {"name": name, "source": source}
-            )
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
         return cls(load_config(settings.get("FEEDMILL_CONFIG") or None))
 
     def load(self, spider_name: str) -> type[Spider]:
-        try:
-            return self._spiders[spider_name]
-        except KeyError:
-            known = ", ".join(self._spiders) or "none"
-            raise KeyError(
-                f"no source named {spider_name!r} in {self.config.path} (known: {known})"
-            ) from None
+        if spider_name not in self._spiders:
+            source = self.config.sources.get(spider_name)
+            if source is None:
+                known = ", ".join(self.config.sources) or "none"
+                raise KeyError(
+                    f"no source named {spider_name!r} in {self.config.path} (known: {known})"
+                )
+            base = load_object(SPIDER_CLASSES[source.kind])
+            self._spiders[spider_name] = type(
+                f"{base.__name__}_{spider_name}",
+                (base,),
+                {"name": spider_name, "source": source},
+            )
+        return self._spiders[spider_name]
 
     def list(self) -> list[str]:
-        return list(self._spiders)
+        return list(self.config.sources)
 
     def find_by_request(self, request: Request) -> list[str]:
         return []

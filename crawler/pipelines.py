@@ -22,7 +22,7 @@ from crawler.paths import store_path
 from crawler.textclean import clean_line, clean_text, has_pinyin
 from feeds.article import article_id, language_tag
 from feeds.errors import StoreError
-from feeds.store import Outcome, SQLiteStore
+from feeds.store import Outcome, SQLiteStore, StoredPage
 from feeds.xmltext import xml_safe
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,19 @@ class StorePipeline:
                 store.begin()
                 self.batch_started = time.monotonic()
             outcome = store.upsert(item)
+            if item.fetched is not None:
+                page = item.fetched
+                store.put_page(
+                    StoredPage(
+                        item.id,
+                        item.source,
+                        page.url,
+                        page.fetched_at,
+                        page.status,
+                        page.headers,
+                        page.body,
+                    )
+                )
         except StoreError as exc:
             self._fail_batch(exc, extra=1)
             raise

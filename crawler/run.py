@@ -26,6 +26,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="set a Scrapy setting, as with scrapy crawl -s",
     )
+    parser.add_argument(
+        "-a",
+        dest="spider_args",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a spider argument for every source, as with scrapy crawl -a",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
@@ -34,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             parser.error(f"--set wants NAME=VALUE, got {pair!r}")
         settings.set(name, value, priority="cmdline")
+    spider_args = {}
+    for pair in args.spider_args:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"-a wants NAME=VALUE, got {pair!r}")
+        spider_args[name] = value
     process = CrawlerProcess(settings)
     for name in args.sources:
-        process.crawl(name)
+        process.crawl(name, **spider_args)
     process.start()
     return 0
 

@@ -48,6 +48,12 @@ USER_AGENT = f"feedmill/{__version__} (+{PROJECT_URL})"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+RETRY_TIMES = 2
+# Site rule files (FiveFilters ftr-site-config format), looked up by host name;
+# default: the rules/ folder beside feedmill.toml.
+SITE_RULES_DIR = ""
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 4 * 1024 * 1024

@@ -29,6 +29,18 @@ class RelatedLink:
 
 
 @dataclass(slots=True)
+class FetchedPage:
+    """The HTTP response an article was extracted from; the store keeps it (compressed)
+    so that extraction can be re-run after a rule change without fetching again."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fetched_at: datetime
+
+
+@dataclass(slots=True)
 class Article:
     """One article. ``source`` and ``key`` (file path relative to the source folder, or
     canonical URL) identify it; everything else is content."""
@@ -54,6 +66,8 @@ class Article:
     related: list[RelatedLink] = field(default_factory=list)
     image: str = ""
     id: str = ""
+    # The page it came from, for the store to keep; not content, not a column.
+    fetched: FetchedPage | None = field(default=None, repr=False, compare=False)
     # Set by the store, never by a spider.
     content_hash: str = ""
     first_seen: datetime | None = None

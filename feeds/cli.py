@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     crawl.add_argument("sources", nargs="*", metavar="SOURCE", help="default: every source")
     crawl.set_defaults(handler=cmd_crawl)
 
+    reextract = sub.add_parser(
+        "reextract",
+        parents=[common],
+        help="re-run extraction on the kept pages of web/feed sources, without fetching",
+    )
+    reextract.add_argument("sources", nargs="+", metavar="SOURCE")
+    reextract.set_defaults(handler=cmd_reextract)
+
     build = sub.add_parser("build", parents=[common], help="rewrite feed files from the store")
     build.add_argument(
         "feeds", nargs="*", metavar="FEED", help=f"source names or {COMBINED_FEED!r}"
@@ -118,12 +126,35 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     if not names:
         print(f"no sources in {config.path}")
         return EXIT_OK
+    return _crawl(args, config, data_dir, names, trigger="cli")
+
+
+def cmd_reextract(args: argparse.Namespace) -> int:
+    config, data_dir = _load(args)
+    names = _source_names(config, args.sources)
+    for name in names:
+        if config.sources[name].kind == "files":
+            raise _UsageError(
+                f"source {name!r} reads local files: run 'feedmill crawl {name}' instead"
+            )
+    return _crawl(args, config, data_dir, names, trigger="reextract", spider_args=["reextract=1"])
+
+
+def _crawl(
+    args: argparse.Namespace,
+    config: Config,
+    data_dir: Path,
+    names: list[str],
+    *,
+    trigger: str,
+    spider_args: Sequence[str] = (),
+) -> int:
+    """Record the runs, crawl in a child, read the outcome back, write the feeds once."""
     started = time.monotonic()
     with SQLiteStore.in_data_dir(data_dir) as store:
-        run_ids = {name: store.start_run(name, trigger="cli") for name in names}
-    returncode = _run_crawler(
-        config, data_dir, run_ids, getattr(args, "verbose", 0), getattr(args, "quiet", 0)
-    )
+        run_ids = {name: store.start_run(name, trigger=trigger) for name in names}
+    verbose, quiet = getattr(args, "verbose", 0), getattr(args, "quiet", 0)
+    returncode = _run_crawler(config, data_dir, run_ids, verbose, quiet, spider_args)
     with SQLiteStore.in_data_dir(data_dir) as store:
         runs = _close_runs(store, run_ids, returncode)
         written = build_feeds(config, store, feeds_dir(data_dir), [*names, COMBINED_FEED])
@@ -211,7 +242,12 @@ def _source_names(config: Config, names: Sequence[str]) -> list[str]:
 
 
 def _run_crawler(
-    config: Config, data_dir: Path, run_ids: dict[str, int], verbose: int, quiet: int
+    config: Config,
+    data_dir: Path,
+    run_ids: dict[str, int],
+    verbose: int,
+    quiet: int,
+    spider_args: Sequence[str] = (),
 ) -> int:
     """Crawl ``run_ids``' sources in one child process; returns its exit status."""
     import json

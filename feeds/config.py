@@ -23,6 +23,8 @@ DEFAULT_CONFIG = "feedmill.toml"
 DEFAULT_DATA_DIR = "var"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 DEFAULT_FEED_SIZE = 50
+DEFAULT_MAX_PAGES = 5
+DEFAULT_MAX_ARTICLES = 200
 DEFAULT_TITLE = "feedmill: all sources"
 DEFAULT_DESCRIPTION = "Every article of every source, newest first."
 COMBINED_FEED = "all"
@@ -67,6 +69,24 @@ class Source:
     path: Path | None = None
     glob: str = "*.txt"
     encoding: str | None = None
+    # kind = "web": listing pages, which links are articles, pagination
+    start_urls: tuple[str, ...] = ()
+    article_links: str = ""  # CSS or XPath selecting <a> elements (or their containers)
+    article_pattern: str = ""  # regular expression an article URL must match
+    next_page: str = ""  # CSS or XPath of the next listing page's link
+    max_pages: int = DEFAULT_MAX_PAGES
+    # kind = "feed": upstream RSS/Atom/JSON feeds or sitemaps
+    urls: tuple[str, ...] = ()
+    full_text: bool = True  # fetch each entry's page; False keeps the feed's own content
+    # kind = "web" and "feed"
+    rules: tuple[tuple[str, Any], ...] = ()  # site rules: field -> selector(s), as pairs
+    refresh_after: timedelta | None = None  # re-fetch stored articles older than this
+    max_articles: int = DEFAULT_MAX_ARTICLES  # article pages fetched per run at most
+    allowed_domains: tuple[str, ...] = ()
+
+    @property
+    def rules_table(self) -> dict[str, Any]:
+        return dict(self.rules)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -110,9 +130,27 @@ _COMMON_KEYS = {
     "jitter",
     "schedule_timezone",
 }
+_FETCH_KEYS = {"rules", "refresh_after", "max_articles", "allowed_domains", "encoding"}
 KIND_KEYS: dict[str, set[str]] = {
     "files": {"path", "glob", "encoding"},
+    "web": {"start_urls", "article_links", "article_pattern", "next_page", "max_pages"}
+    | _FETCH_KEYS,
+    "feed": {"url", "urls", "full_text"} | _FETCH_KEYS,
 }
+# Keys of a source's `rules` table (see crawler.siterules) and the values they take.
+RULE_KEYS = {
+    "title",
+    "body",
+    "date",
+    "author",
+    "related",
+    "strip",
+    "strip_id_or_class",
+    "strip_image_src",
+    "single_page_link",
+    "next_page_link",
+}
+RULE_FLAGS = {"prune", "tidy"}
 
 
 class _Where:
@@ -224,7 +262,130 @@ def _parse_source(name: str, entry: Any, config_path: Path) -> Source:
     }
     if kind == "files":
         fields.update(_files_fields(entry, where, config_path))
+    else:
+        fields.update(_fetch_fields(entry, where))
+        if kind == "web":
+            fields.update(_web_fields(entry, where))
+        else:
+            fields.update(_feed_fields(entry, where))
+        if not fields["allowed_domains"]:
+            seeds = fields.get("start_urls") or fields.get("urls") or ()
+            fields["allowed_domains"] = tuple(dict.fromkeys(_host(u) for u in seeds))
     return Source(**fields)
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _url_list(entry: dict[str, Any], key: str, where: _Where) -> tuple[str, ...]:
+    value = entry.get(key)
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise where.error(key, "must be a URL or a list of URLs")
+    for url in values:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise where.error(key, f"not an http(s) URL: {url!r}")
+    return tuple(values)
+
+
+def _fetch_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
+    """Keys shared by the kinds that fetch pages over HTTP."""
+    fields: dict[str, Any] = {
+        "rules": _rules(entry, where),
+        "refresh_after": _duration(entry, "refresh_after", where)
+        if "refresh_after" in entry
+        else None,
+        "max_articles": _whole(entry, "max_articles", where, DEFAULT_MAX_ARTICLES, 1, 100_000),
+        "allowed_domains": (),
+        "encoding": _encoding(entry, where),
+    }
+    if "allowed_domains" in entry:
+        domains = entry["allowed_domains"]
+        if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+            raise where.error("allowed_domains", "must be a list of host names")
+        fields["allowed_domains"] = tuple(d.lower() for d in domains)
+    return fields
+
+
+def _web_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
+    if "start_urls" not in entry:
+        raise where.error("start_urls", "missing: the listing page(s) to start from")
+    links = _string(entry, "article_links", where, "")
+    pattern = _string(entry, "article_pattern", where, "")
+    if not links and not pattern:
+        raise where.error(
+            "article_links", "missing: give a selector (article_links) and/or article_pattern"
+        )
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise where.error("article_pattern", f"invalid regular expression: {exc}") from None
+    return {
+        "start_urls": _url_list(entry, "start_urls", where),
+        "article_links": links,
+        "article_pattern": pattern,
+        "next_page": _string(entry, "next_page", where, ""),
+        "max_pages": _whole(entry, "max_pages", where, DEFAULT_MAX_PAGES, 1, 1000),
+    }
+
+
+def _feed_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
+    if "url" in entry and "urls" in entry:
+        raise where.error("urls", "give either 'url' or 'urls', not both")
+    key = "urls" if "urls" in entry else "url"
+    if key not in entry:
+        raise where.error("url", "missing: the upstream feed or sitemap URL")
+    full_text = entry.get("full_text", True)
+    if not isinstance(full_text, bool):
+        raise where.error("full_text", "must be true or false")
+    return {"urls": _url_list(entry, key, where), "full_text": full_text}
+
+
+def _rules(entry: dict[str, Any], where: _Where) -> tuple[tuple[str, Any], ...]:
+    table = entry.get("rules", {})
+    if not isinstance(table, dict):
+        raise where.error("rules", "must be a table of field = selector(s)")
+    pairs = []
+    for key, value in table.items():
+        if key in RULE_FLAGS:
+            if not isinstance(value, bool):
+                raise where.error(f"rules.{key}", "must be true or false")
+        elif key in RULE_KEYS:
+            values = [value] if isinstance(value, str) else value
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                raise where.error(f"rules.{key}", "must be a selector or a list of selectors")
+            value = tuple(values)
+        else:
+            allowed = ", ".join(sorted(RULE_KEYS | RULE_FLAGS))
+            raise where.error(f"rules.{key}", f"unknown rule (allowed: {allowed})")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _whole(
+    table: dict[str, Any], key: str, where: _Where, default: int, low: int, high: int
+) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise where.error(key, f"must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _encoding(entry: dict[str, Any], where: _Where) -> str | None:
+    encoding = entry.get("encoding")
+    if encoding is None:
+        return None
+    import codecs
+
+    try:
+        codecs.lookup(_string(entry, "encoding", where, ""))
+    except LookupError:
+        raise where.error("encoding", f"unknown encoding {encoding!r}") from None
+    return encoding
 
 
 def _files_fields(entry: dict[str, Any], where: _Where, config_path: Path) -> dict[str, Any]:
@@ -235,15 +396,7 @@ def _files_fields(entry: dict[str, Any], where: _Where, config_path: Path) -> di
     reason = _glob_problem(glob)
     if reason:
         raise where.error("glob", f"{reason}: {glob!r}")
-    encoding = entry.get("encoding")
-    if encoding is not None:
-        import codecs
-
-        try:
-            codecs.lookup(_string(entry, "encoding", where, ""))
-        except LookupError:
-            raise where.error("encoding", f"unknown encoding {encoding!r}") from None
-    return {"path": folder, "glob": glob, "encoding": encoding}
+    return {"path": folder, "glob": glob, "encoding": _encoding(entry, where)}
 
 
 def _glob_problem(glob: str) -> str | None:

@@ -13,6 +13,7 @@ import enum
 import json
 import logging
 import sqlite3
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +74,29 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_source_started ON runs (source, id DESC);
     """,
+    # 2: fetched pages (kept compressed, so extraction can be re-run without fetching)
+    # and HTTP validators of listing pages and upstream feeds (conditional requests).
+    """
+    CREATE TABLE pages (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        url TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        headers TEXT NOT NULL DEFAULT '{}',
+        body BLOB NOT NULL
+    );
+    CREATE INDEX pages_source ON pages (source);
+    CREATE TABLE http_cache (
+        url TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        etag TEXT NOT NULL DEFAULT '',
+        last_modified TEXT NOT NULL DEFAULT '',
+        links TEXT NOT NULL DEFAULT '[]',
+        next_url TEXT NOT NULL DEFAULT '',
+        checked_at TEXT NOT NULL
+    );
+    """,
 )
 
 _ARTICLE_COLUMNS = (
@@ -117,6 +141,31 @@ WHERE articles.content_hash <> excluded.content_hash
 RETURNING first_seen
 """
 _SELECT_ARTICLES = f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM articles"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    """A fetched article page as kept for re-extraction (body decompressed)."""
+
+    id: str
+    source: str
+    url: str
+    fetched_at: datetime
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What a listing page or feed answered last time: validators for a conditional
+    request, and the links it held (reused when the server answers 304)."""
+
+    url: str
+    etag: str = ""
+    last_modified: str = ""
+    links: tuple[str, ...] = ()
+    next_url: str = ""
 
 
 class Outcome(enum.StrEnum):
@@ -320,6 +369,88 @@ class SQLiteStore:
         where = "WHERE source = 'x' " if source is not None else ""
         sql = f"EXPLAIN QUERY PLAN {_SELECT_ARTICLES} {where}ORDER BY published_ts DESC, id LIMIT 5"
         return "\n".join(row[-1] for row in self._db.execute(sql))
+
+    def known_keys(self, source: str) -> dict[str, datetime]:
+        """Keys (URLs) of the articles of ``source`` with the time their page was fetched
+        (first_seen when no page is kept): what a crawl need not fetch again."""
+        rows = self._db.execute(
+            "SELECT a.key, COALESCE(p.fetched_at, a.first_seen) FROM articles a "
+            "LEFT JOIN pages p ON p.id = a.id WHERE a.source = ?",
+            (source,),
+        )
+        return {key: datetime.fromisoformat(when) for key, when in rows}
+
+    # -- fetched pages and HTTP validators ------------------------------------------
+
+    def put_page(self, page: StoredPage) -> None:
+        """Keep a fetched page (compressed); the newest fetch of an article replaces older."""
+        try:
+            with self.transaction():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO pages (id, source, url, fetched_at, status, headers, "
+                    "body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        page.id,
+                        page.source,
+                        page.url,
+                        _iso(page.fetched_at),
+                        page.status,
+                        json.dumps(page.headers, ensure_ascii=False),
+                        zlib.compress(page.body, 6),
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot keep page {page.url}: {exc}") from exc
+
+    def pages(self, source: str) -> Iterator[StoredPage]:
+        """The kept pages of ``source``, for re-extraction."""
+        rows = self._db.execute(
+            "SELECT id, source, url, fetched_at, status, headers, body FROM pages "
+            "WHERE source = ? ORDER BY url",
+            (source,),
+        ).fetchall()
+        for pid, src, url, fetched_at, status, headers, body in rows:
+            yield StoredPage(
+                pid,
+                src,
+                url,
+                datetime.fromisoformat(fetched_at),
+                status,
+                json.loads(headers),
+                zlib.decompress(body),
+            )
+
+    def validators(self, url: str) -> Validators | None:
+        row = self._db.execute(
+            "SELECT url, etag, last_modified, links, next_url FROM http_cache WHERE url = ?",
+            (url,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Validators(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4])
+
+    def put_validators(
+        self, source: str, validators: Validators, now: datetime | None = None
+    ) -> None:
+        try:
+            with self.transaction():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO http_cache (url, source, etag, last_modified, links, "
+                    "next_url, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        validators.url,
+                        source,
+                        validators.etag,
+                        validators.last_modified,
+                        json.dumps(list(validators.links)),
+                        validators.next_url,
+                        _iso(now or utcnow()),
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{self.path}: cannot record validators of {validators.url}: {exc}"
+            ) from exc
 
     # -- runs -----------------------------------------------------------------------
 

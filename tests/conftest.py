@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from site_server import SiteServer
 from support import FIXTURES, ROOT, SEED_NAME
 
 
@@ -23,3 +24,12 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(FIXTURES / "seeds" / SEED_NAME, seeds / SEED_NAME)
     shutil.copy(ROOT / "feedmill.toml", tmp_path / "feedmill.toml")
     return tmp_path
+
+
+@pytest.fixture
+def site(tmp_path: Path):
+    """The fixture news site, served on 127.0.0.1 from a copy (tests may edit it)."""
+    root = tmp_path / "site"
+    shutil.copytree(FIXTURES / "site", root)
+    with SiteServer(root) as server:
+        yield server
