@@ -15,11 +15,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler import runstats
-from crawler.paths import config_of, output_dir, store_path
+from crawler.paths import config_of, output_dir, shared_store
 from feeds.build import build_feeds
 from feeds.config import COMBINED_FEED
 from feeds.errors import FeedmillError
-from feeds.store import SQLiteStore
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +58,7 @@ class RunRecorder:
     def spider_opened(self, spider: Spider) -> None:
         self.run_id = self.known_ids.get(spider.name)
         if self.run_id is None:
-            with SQLiteStore(store_path(self.crawler.settings)) as store:
-                self.run_id = store.start_run(spider.name, trigger="scrapy")
+            self.run_id = shared_store(self.crawler).start_run(spider.name, trigger="scrapy")
         spider.logger.info("run %d of source %r started", self.run_id, spider.name)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
@@ -74,8 +72,7 @@ class RunRecorder:
             outcome = "failed"
         if outcome != "ok" and not error:
             error = f"spider closed: {reason}"
-        with SQLiteStore(store_path(self.crawler.settings)) as store:
-            store.finish_run(self.run_id, outcome, counts, error=error)
+        shared_store(self.crawler).finish_run(self.run_id, outcome, counts, error=error)
         spider.logger.info(
             "run %d of source %r: %s; read %d, new %d, updated %d, unchanged %d, failed %d",
             self.run_id,
@@ -109,10 +106,12 @@ class FeedBuilder:
         settings = self.crawler.settings
         try:
             config = config_of(settings)
-            with SQLiteStore(store_path(settings)) as store:
-                build_feeds(
-                    config, store, output_dir(settings, config), [spider.name, COMBINED_FEED]
-                )
+            build_feeds(
+                config,
+                shared_store(self.crawler),
+                output_dir(settings, config),
+                [spider.name, COMBINED_FEED],
+            )
         except (FeedmillError, OSError) as exc:
             logger.error("source %r: feeds not written: %s", spider.name, exc)
 

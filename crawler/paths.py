@@ -12,7 +12,7 @@ from typing import Any
 
 from feeds.build import feeds_dir
 from feeds.config import Config, load_config, resolve_data_dir
-from feeds.store import STORE_FILE
+from feeds.store import STORE_FILE, SQLiteStore
 
 
 def config_of(settings: Any) -> Config:
@@ -37,3 +37,27 @@ def store_path(settings: Any) -> Path:
 def output_dir(settings: Any, config: Config | None = None) -> Path:
     """The folder feed files are written to (``<data dir>/feeds``)."""
     return feeds_dir(data_dir(settings, config))
+
+
+def shared_store(crawler: Any) -> SQLiteStore:
+    """The one store connection of a crawl, shared by its spider, pipelines and extensions.
+
+    SQLite lets one connection write at a time: a spider recording validators on its own
+    connection while the store pipeline holds a batch open would wait for itself. The
+    connection closes when the crawl's engine stops.
+    """
+    store = getattr(crawler, "_feedmill_store", None)
+    if store is None:
+        from scrapy import signals
+
+        store = SQLiteStore(store_path(crawler.settings))
+        crawler._feedmill_store = store
+
+        def close() -> None:
+            if store.in_transaction:
+                store.commit()
+            store.close()
+            crawler._feedmill_store = None
+
+        crawler.signals.connect(close, signal=signals.engine_stopped, weak=False)
+    return store

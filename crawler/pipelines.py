@@ -10,7 +10,6 @@ import html
 import logging
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -18,7 +17,7 @@ from scrapy.exceptions import DropItem
 
 from crawler import runstats
 from crawler.items import ArticleItem, RelatedLink
-from crawler.paths import store_path
+from crawler.paths import shared_store
 from crawler.textclean import clean_line, clean_text, has_pinyin
 from feeds.article import article_id, language_tag
 from feeds.errors import StoreError
@@ -144,9 +143,8 @@ class StorePipeline:
     article as stored that a crash or a full disk took back.
     """
 
-    def __init__(self, crawler: Crawler, path: Path, batch_size: int, batch_seconds: float):
+    def __init__(self, crawler: Crawler, batch_size: int, batch_seconds: float):
         self.crawler = crawler
-        self.path = path
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.store: SQLiteStore | None = None
@@ -158,23 +156,17 @@ class StorePipeline:
         settings = crawler.settings
         return cls(
             crawler,
-            store_path(settings),
             settings.getint("STORE_BATCH_SIZE", 500),
             settings.getfloat("STORE_BATCH_SECONDS", 2.0),
         )
 
     def open_spider(self) -> None:
-        self.store = SQLiteStore(self.path)
-        logger.debug("storing articles in %s", self.path)
+        self.store = shared_store(self.crawler)
+        logger.debug("storing articles in %s", self.store.path)
 
     def close_spider(self) -> None:
-        if self.store is None:
-            return
-        try:
+        if self.store is not None:
             self._commit()
-        finally:
-            self.store.close()
-            self.store = None
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         store = self.store

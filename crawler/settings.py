@@ -51,6 +51,15 @@ AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 RETRY_TIMES = 2
+RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry, doubled for each further one
+RETRY_BACKOFF_MAX = 60.0
+# A page that stays unreachable is a warning about one article, not an error of the run.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.RetryDelayMiddleware": 560,
+}
 # Site rule files (FiveFilters ftr-site-config format), looked up by host name;
 # default: the rules/ folder beside feedmill.toml.
 SITE_RULES_DIR = ""

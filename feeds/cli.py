@@ -256,18 +256,15 @@ def _run_crawler(
     if quiet:
         log_level = "ERROR"
     env = dict(os.environ, FEEDMILL_CONFIG=str(config.path), FEEDMILL_DATA_DIR=str(data_dir))
-    command = [
-        sys.executable,
-        "-m",
-        "crawler.run",
-        "-s",
-        f"FEEDMILL_RUN_IDS={json.dumps(run_ids)}",
-        "-s",
-        f"LOG_LEVEL={log_level}",
-        "-s",
-        "FEED_BUILDER_ENABLED=0",
-        *run_ids,
-    ]
+    settings = {
+        "FEEDMILL_RUN_IDS": json.dumps(run_ids),
+        "LOG_LEVEL": log_level,
+        "FEED_BUILDER_ENABLED": "0",  # written once for the batch, below
+    }
+    command = [sys.executable, "-m", "crawler.run"]
+    command += [part for name, value in settings.items() for part in ("-s", f"{name}={value}")]
+    command += [part for arg in spider_args for part in ("-a", arg)]
+    command += list(run_ids)
     logger.info("crawling %s", ", ".join(run_ids))
     logger.debug("running %s", " ".join(command))
     child = subprocess.Popen(command, env=env)

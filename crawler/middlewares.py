@@ -1,0 +1,79 @@
+"""Downloader middleware: retries that back off instead of hammering a failing site.
+
+Scrapy's RetryMiddleware re-queues a failed request at once. Here each retry waits
+``RETRY_BACKOFF_BASE * 2**(attempt - 1)`` seconds (capped at ``RETRY_BACKOFF_MAX``), or
+what the server asked for in ``Retry-After`` on a 429/503, before it is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import Response
+
+DELAY_KEY = "feedmill_retry_delay"
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """RetryMiddleware whose retried requests carry a delay (see RetryDelayMiddleware)."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
+        self.cap = settings.getfloat("RETRY_BACKOFF_MAX", 60.0)
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        result = super().process_response(request, response)
+        if isinstance(result, Request):
+            result.meta[DELAY_KEY] = self._delay(result, response)
+        return result
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        result = super().process_exception(request, exception)
+        if isinstance(result, Request):
+            result.meta[DELAY_KEY] = self._delay(result, None)
+        return result
+
+    def _delay(self, request: Request, response: Response | None) -> float:
+        attempt = int(request.meta.get("retry_times", 1))
+        delay = self.base * 2 ** (attempt - 1)
+        if response is not None and response.status in (429, 503):
+            asked = retry_after(response.headers.get(b"Retry-After", b"").decode("latin-1"))
+            if asked is not None:
+                delay = max(delay, asked)
+        return min(delay, self.cap)
+
+
+class RetryDelayMiddleware:
+    """Holds a retried request back for the delay BackoffRetryMiddleware put on it."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RetryDelayMiddleware:
+        return cls()
+
+    async def process_request(self, request: Request) -> None:
+        delay = request.meta.pop(DELAY_KEY, 0)
+        if delay:
+            await asyncio.sleep(delay)
+
+
+def retry_after(value: str) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds or an HTTP date)."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
