@@ -16,7 +16,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler import runstats
 from crawler.paths import config_of, output_dir, shared_store
-from feeds.build import build_feeds
+from feeds.build import build_feeds, notify_hub
 from feeds.config import COMBINED_FEED
 from feeds.errors import FeedmillError
 
@@ -106,12 +106,13 @@ class FeedBuilder:
         settings = self.crawler.settings
         try:
             config = config_of(settings)
-            build_feeds(
+            written = build_feeds(
                 config,
                 shared_store(self.crawler),
                 output_dir(settings, config),
                 [spider.name, COMBINED_FEED],
             )
+            notify_hub(config, written)
         except (FeedmillError, OSError) as exc:
             logger.error("source %r: feeds not written: %s", spider.name, exc)
 

@@ -12,12 +12,12 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from feeds import __version__
-from feeds.article import language_tag
-from feeds.config import COMBINED_FEED, Config, Source
+from feeds.article import Article, language_tag
+from feeds.config import COMBINED_FEED, Config, EntryFilter, Source
 from feeds.render import RENDERERS, FeedMeta
 from feeds.store import SQLiteStore
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 FEEDS_SUBDIR = "feeds"
 EXTENSIONS = {"rss": "rss", "atom": "atom", "json": "json"}
+FILTER_LOOKBACK = 5  # a filtered feed looks at this many times feed_size articles
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ def source_meta(config: Config, source: Source) -> FeedMeta:
         generator="feedmill",
         generator_version=__version__,
         author=source.title,
+        hub=config.hub,
     )
 
 
@@ -72,6 +74,7 @@ def combined_meta(config: Config) -> FeedMeta:
         generator="feedmill",
         generator_version=__version__,
         author=config.title,
+        hub=config.hub,
     )
 
 
@@ -82,17 +85,15 @@ def _feed_language(source: Source) -> str:
 def build_feeds(
     config: Config, store: SQLiteStore, out_dir: Path, names: Iterable[str] | None = None
 ) -> list[FeedFile]:
-    """Render and write the feeds of ``names`` (sources or ``all``; every feed when None)."""
-    wanted = list(names) if names is not None else [*config.sources, COMBINED_FEED]
+    """Render and write the feeds of ``names`` (sources, ``all`` or named feeds; every
+    feed when None). A named feed that covers a requested source is rewritten with it."""
+    wanted = list(names) if names is not None else config.feed_names()
+    for feed in config.feeds.values():
+        if feed.name not in wanted and any(source in wanted for source in feed.sources):
+            wanted.append(feed.name)
     written: list[FeedFile] = []
     for name in wanted:
-        if name == COMBINED_FEED:
-            meta = combined_meta(config)
-            articles = store.latest_in(list(config.sources), config.feed_size)
-        else:
-            source = config.source(name)
-            meta = source_meta(config, source)
-            articles = store.latest(name, source.feed_size)
+        meta, articles = feed_content(config, store, name)
         for fmt, (render, _content_type) in RENDERERS.items():
             path = feed_path(out_dir, name, fmt)
             changed = write_if_changed(path, render(meta, articles))
@@ -100,6 +101,36 @@ def build_feeds(
             if changed:
                 logger.info("wrote %s (%d entries)", path, len(articles))
     return written
+
+
+def feed_content(config: Config, store: SQLiteStore, name: str) -> tuple[FeedMeta, list[Article]]:
+    """What feed ``name`` says about itself and its entries, newest first."""
+    if name == COMBINED_FEED:
+        return combined_meta(config), store.latest_in(list(config.sources), config.feed_size)
+    if name in config.feeds:
+        feed = config.feeds[name]
+        meta = replace(
+            combined_meta(config), name=name, title=feed.title, description=feed.description
+        )
+        return meta, _filtered(store, feed.sources, feed.feed_size, feed.filter)
+    source = config.source(name)
+    return source_meta(config, source), _filtered(store, (name,), source.feed_size, source.filter)
+
+
+def _filtered(
+    store: SQLiteStore, sources: tuple[str, ...], size: int, entry_filter: EntryFilter
+) -> list[Article]:
+    """The newest ``size`` articles of ``sources`` that pass ``entry_filter``."""
+    if not entry_filter:
+        return store.latest_in(list(sources), size)
+    # Read further back so a strict filter still fills the feed; bounded, not a scan.
+    candidates = store.latest_in(list(sources), size * FILTER_LOOKBACK)
+    kept = [
+        a
+        for a in candidates
+        if entry_filter.keeps({"title": a.title, "body": a.body_text, "author": a.author})
+    ]
+    return kept[:size]
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -122,3 +153,13 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def notify_hub(config: Config, written: Iterable[FeedFile]) -> int:
+    """Ping the WebSub hub (if one is configured) for every feed file that changed."""
+    if not config.hub:
+        return 0
+    from feeds.websub import publish
+
+    urls = [f"{config.base_url}/feeds/{f.path.name}" for f in written if f.changed]
+    return publish(config.hub, urls) if urls else 0

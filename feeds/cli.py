@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from feeds import __version__
-from feeds.build import FeedFile, build_feeds, feeds_dir
+from feeds.build import FeedFile, build_feeds, feeds_dir, notify_hub
 from feeds.config import COMBINED_FEED, Config, load_config, resolve_data_dir
 from feeds.errors import FeedmillError
 from feeds.store import Run, SQLiteStore
@@ -112,6 +112,22 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(handler=cmd_runs)
 
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the service: schedules, feed server, run-now API and dashboard",
+    )
+    serve.add_argument("--host", help="address to bind (default: the config's, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: the config's, else 8080)")
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long running crawls may take to finish (default 30)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
     check = sub.add_parser("check", parents=[common], help="validate the config file")
     check.set_defaults(handler=cmd_check)
     return parser
@@ -158,6 +174,7 @@ def _crawl(
     with SQLiteStore.in_data_dir(data_dir) as store:
         runs = _close_runs(store, run_ids, returncode)
         written = build_feeds(config, store, feeds_dir(data_dir), [*names, COMBINED_FEED])
+    notify_hub(config, written)
     _print_runs(runs, config, with_source_kind=True)
     print(f"feeds ({time.monotonic() - started:.1f}s):")
     for feed in written:
@@ -169,8 +186,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     config, data_dir = _load(args)
     wanted = args.feeds or None
     for name in args.feeds:
-        if name != COMBINED_FEED and name not in config.sources:
-            raise _UsageError(f"{config.path}: no source named {name!r}")
+        if name not in config.feed_names():
+            raise _UsageError(f"{config.path}: no source or feed named {name!r}")
     with SQLiteStore.in_data_dir(data_dir) as store:
         written = build_feeds(config, store, feeds_dir(data_dir), wanted)
     _print_feeds(written)
@@ -208,6 +225,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
         runs = store.runs(args.source, args.limit)
     _print_runs(runs, config, with_source_kind=False, with_start=True)
     return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # The service lives in the scheduler package (it wires scheduler and server); imported
+    # here so that the other commands do not pay for APScheduler and aiohttp.
+    from scheduler.app import serve
+
+    config, data_dir = _load(args)
+    return serve(
+        config,
+        data_dir,
+        host=args.host or config.host,
+        port=args.port or config.port,
+        token=os.environ.get("FEEDMILL_TOKEN") or config.token or None,
+        grace=args.grace,
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:

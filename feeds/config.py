@@ -23,6 +23,9 @@ DEFAULT_CONFIG = "feedmill.toml"
 DEFAULT_DATA_DIR = "var"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 DEFAULT_FEED_SIZE = 50
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_RUN_TIMEOUT = timedelta(minutes=10)
 DEFAULT_MAX_PAGES = 5
 DEFAULT_MAX_ARTICLES = 200
 DEFAULT_TITLE = "feedmill: all sources"
@@ -52,6 +55,35 @@ class Schedule:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """Regular expressions on title, body and author: ``include`` keeps an article when
+    any given field matches; ``exclude`` drops it when any matches."""
+
+    include: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    exclude: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+    def keeps(self, fields: dict[str, str]) -> bool:
+        if self.include and not any(p.search(fields.get(k, "")) for k, p in self.include):
+            return False
+        return not any(p.search(fields.get(k, "")) for k, p in self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedFeed:
+    """An extra feed over a chosen set of sources (``[feeds.NAME]``)."""
+
+    name: str
+    sources: tuple[str, ...]
+    title: str
+    description: str = ""
+    feed_size: int = DEFAULT_FEED_SIZE
+    filter: EntryFilter = EntryFilter()
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """One configured source; ``kind`` picks the spider class that reads it."""
 
@@ -65,6 +97,8 @@ class Source:
     timezone: str = "UTC"
     feed_size: int = DEFAULT_FEED_SIZE
     schedule: Schedule | None = None
+    timeout: timedelta = DEFAULT_RUN_TIMEOUT  # a run still going after this is stopped
+    filter: EntryFilter = EntryFilter()  # include/exclude: which stored articles its feed shows
     # kind = "files"
     path: Path | None = None
     glob: str = "*.txt"
@@ -105,7 +139,16 @@ class Config:
     language: str = ""
     feed_size: int = DEFAULT_FEED_SIZE
     data_dir: Path | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str = ""  # for the endpoints that start work; $FEEDMILL_TOKEN wins
+    hub: str = ""  # WebSub hub: feeds carry its link, and it is pinged after changes
     sources: dict[str, Source] = field(default_factory=dict)
+    feeds: dict[str, NamedFeed] = field(default_factory=dict)
+
+    def feed_names(self) -> list[str]:
+        """Every feed feedmill writes: each source, the combined feed, the named feeds."""
+        return [*self.sources, COMBINED_FEED, *self.feeds]
 
     def source(self, name: str) -> Source:
         """The source called ``name``; ConfigError listing the known ones otherwise."""
@@ -115,7 +158,20 @@ class Config:
         return self.sources[name]
 
 
-_SERVICE_KEYS = {"base_url", "title", "description", "link", "language", "feed_size", "data_dir"}
+_SERVICE_KEYS = {
+    "base_url",
+    "title",
+    "description",
+    "link",
+    "language",
+    "feed_size",
+    "data_dir",
+    "host",
+    "port",
+    "token",
+    "hub",
+}
+
 _COMMON_KEYS = {
     "kind",
     "title",
@@ -129,6 +185,9 @@ _COMMON_KEYS = {
     "cron",
     "jitter",
     "schedule_timezone",
+    "timeout",
+    "include",
+    "exclude",
 }
 _FETCH_KEYS = {"rules", "refresh_after", "max_articles", "allowed_domains", "encoding"}
 KIND_KEYS: dict[str, set[str]] = {
@@ -197,8 +256,10 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
     """Validate an already-parsed TOML document (split out so tests can feed dicts)."""
     top = _Where(config_path, "top level")
     for key in raw:
-        if key not in ("service", "sources"):
-            raise top.error(key, "unknown section (expected [service] and [sources.NAME])")
+        if key not in ("service", "sources", "feeds"):
+            raise top.error(
+                key, "unknown section (expected [service], [sources.NAME] and [feeds.NAME])"
+            )
     service = raw.get("service", {})
     where = _Where(config_path, "[service]")
     if not isinstance(service, dict):
@@ -214,6 +275,16 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
     if not isinstance(sources_raw, dict):
         raise top.error("sources", "must be a table of [sources.NAME] tables")
     sources = {name: _parse_source(name, entry, config_path) for name, entry in sources_raw.items()}
+    feeds_raw = raw.get("feeds", {})
+    if not isinstance(feeds_raw, dict):
+        raise top.error("feeds", "must be a table of [feeds.NAME] tables")
+    feeds = {
+        name: _parse_named_feed(name, entry, config_path, sources)
+        for name, entry in feeds_raw.items()
+    }
+    hub = _string(service, "hub", where, "")
+    if hub and not re.match(r"^https?://[^/\s]+", hub):
+        raise where.error("hub", f"must be an http(s) URL, got {hub!r}")
     return Config(
         path=config_path,
         base_url=base_url,
@@ -223,7 +294,63 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         language=_string(service, "language", where, ""),
         feed_size=_feed_size(service, where),
         data_dir=data_dir,
+        host=_string(service, "host", where, DEFAULT_HOST),
+        port=_whole(service, "port", where, DEFAULT_PORT, 1, 65535),
+        token=_string(service, "token", where, ""),
+        hub=hub,
         sources=sources,
+        feeds=feeds,
+    )
+
+
+_FILTER_FIELDS = ("title", "body", "author")
+
+
+def _entry_filter(entry: dict[str, Any], where: _Where) -> EntryFilter:
+    parts: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {}
+    for kind in ("include", "exclude"):
+        table = entry.get(kind, {})
+        if not isinstance(table, dict):
+            raise where.error(kind, "must be a table of field = regular expression")
+        pairs = []
+        for field_name, pattern in table.items():
+            key = f"{kind}.{field_name}"
+            if field_name not in _FILTER_FIELDS:
+                raise where.error(key, f"unknown field (one of: {', '.join(_FILTER_FIELDS)})")
+            if not isinstance(pattern, str) or not pattern:
+                raise where.error(key, "must be a regular expression")
+            try:
+                pairs.append((field_name, re.compile(pattern)))
+            except re.error as exc:
+                raise where.error(key, f"invalid regular expression: {exc}") from None
+        parts[kind] = tuple(pairs)
+    return EntryFilter(**parts)
+
+
+def _parse_named_feed(
+    name: str, entry: Any, config_path: Path, sources: dict[str, Source]
+) -> NamedFeed:
+    where = _Where(config_path, f"feed {name!r}")
+    if not _NAME.match(name) or name == COMBINED_FEED or name in sources:
+        raise where.error(None, "a feed name must be like a source name and not clash with one")
+    if not isinstance(entry, dict):
+        raise where.error(None, "must be a table")
+    _reject_unknown(
+        entry, {"sources", "title", "description", "feed_size", "include", "exclude"}, where
+    )
+    names = entry.get("sources")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise where.error("sources", "must be a list of source names")
+    for source_name in names:
+        if source_name not in sources:
+            raise where.error("sources", f"no source named {source_name!r}")
+    return NamedFeed(
+        name=name,
+        sources=tuple(names),
+        title=_string(entry, "title", where, name),
+        description=_string(entry, "description", where, ""),
+        feed_size=_feed_size(entry, where),
+        filter=_entry_filter(entry, where),
     )
 
 
@@ -259,6 +386,10 @@ def _parse_source(name: str, entry: Any, config_path: Path) -> Source:
         "timezone": timezone,
         "feed_size": _feed_size(entry, where),
         "schedule": _schedule(entry, where),
+        "timeout": _duration(entry, "timeout", where)
+        if "timeout" in entry
+        else DEFAULT_RUN_TIMEOUT,
+        "filter": _entry_filter(entry, where),
     }
     if kind == "files":
         fields.update(_files_fields(entry, where, config_path))

@@ -11,3 +11,14 @@ class ConfigError(FeedmillError):
 
 class StoreError(FeedmillError):
     """The article store cannot be opened or written."""
+
+
+class UnknownSource(FeedmillError, KeyError):
+    """A request names a source that feedmill.toml does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown source"
+
+
+class SourceBusy(FeedmillError):
+    """A run of the source is already under way; a second one is refused, not queued."""
