@@ -301,3 +301,25 @@ def test_timeouts_oversized_pages_and_server_errors_do_not_stop_the_run(
     with SQLiteStore(web_project / "var" / "feedmill.sqlite3") as store:
         run = store.runs("news")[0]
     assert run.outcome == "ok" and run.new == 1 and run.failed == 3
+
+
+def test_refresh_after_refetches_stored_articles_when_due(
+    web_project: Path, site: SiteServer
+) -> None:
+    config = web_project / "feedmill.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "max_pages = 3", 'max_pages = 3\nrefresh_after = "1s"'
+        ),
+        encoding="utf-8",
+    )
+    crawl(web_project, "news")
+    import time
+
+    time.sleep(1.2)
+    site.clear()
+    crawl(web_project, "news")
+    assert ("/news/a1.html", 200) in site.requests_for("/news/")
+    with SQLiteStore(web_project / "var" / "feedmill.sqlite3") as store:
+        run = store.runs("news")[0]
+    assert (run.new, run.unchanged) == (0, 4)  # fetched again, nothing changed, no churn
