@@ -492,6 +492,22 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot record the end of run {run_id}: {exc}") from exc
 
+    def interrupt_stale_runs(self, triggers: Sequence[str], now: datetime | None = None) -> int:
+        """Mark runs still "running" from ``triggers`` as interrupted: at start-up, the
+        process that started them is gone (killed, crashed, machine restarted)."""
+        marks = ", ".join("?" for _ in triggers)
+        try:
+            with self.transaction():
+                cursor = self._db.execute(
+                    f"UPDATE runs SET outcome = 'interrupted', finished = ?, "
+                    f"error = 'the service stopped before the run ended' "
+                    f"WHERE outcome = 'running' AND trigger IN ({marks})",
+                    (_iso(now or utcnow()), *triggers),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot mark interrupted runs: {exc}") from exc
+        return cursor.rowcount
+
     def get_run(self, run_id: int) -> Run | None:
         row = self._db.execute(f"{_SELECT_RUNS} WHERE id = ?", (run_id,)).fetchone()
         return _run_from_row(row) if row else None

@@ -172,3 +172,11 @@ def test_runs_are_recorded_with_counts(store: SQLiteStore) -> None:
     assert store.last_runs()["seeds"].error == "boom"
     with pytest.raises(ValueError):
         store.finish_run(run_id, "running")
+
+
+def test_stale_runs_of_the_service_are_marked_interrupted(store: SQLiteStore) -> None:
+    scheduled = store.start_run("seeds", trigger="schedule")
+    by_hand = store.start_run("seeds", trigger="cli")
+    assert store.interrupt_stale_runs(["schedule", "api"]) == 1
+    assert store.get_run(scheduled).outcome == "interrupted"  # type: ignore[union-attr]
+    assert store.get_run(by_hand).outcome == "running"  # type: ignore[union-attr]
