@@ -18,6 +18,7 @@ from pathlib import Path
 from feeds import __version__
 from feeds.article import Article, language_tag
 from feeds.config import COMBINED_FEED, Config, EntryFilter, Source
+from feeds.pages import STYLESHEET_HREF, with_stylesheet
 from feeds.render import RENDERERS, FeedMeta
 from feeds.store import SQLiteStore
 
@@ -96,7 +97,11 @@ def build_feeds(
         meta, articles = feed_content(config, store, name)
         for fmt, (render, _content_type) in RENDERERS.items():
             path = feed_path(out_dir, name, fmt)
-            changed = write_if_changed(path, render(meta, articles))
+            data = render(meta, articles)
+            if fmt in ("rss", "atom"):
+                # Opened in a browser, the feed shows as a page instead of raw XML.
+                data = with_stylesheet(data, STYLESHEET_HREF)
+            changed = write_if_changed(path, data)
             written.append(FeedFile(name, fmt, path, changed, len(articles)))
             if changed:
                 logger.info("wrote %s (%d entries)", path, len(articles))

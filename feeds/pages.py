@@ -8,6 +8,7 @@ an article's body HTML, which is passed through :func:`sanitize_html` first.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "feed_urls",
     "flash_message",
     "opml_document",
+    "run_json",
     "sanitize_html",
     "with_stylesheet",
 ]
@@ -143,6 +145,18 @@ def _safe_url(value: str, *, image: bool = False) -> bool:
     return image and compact.startswith("data:image/") and not compact.startswith("data:image/svg")
 
 
+def _unsafe_attribute(tag: str, name: str, value: str) -> bool:
+    """Whether attribute ``name`` (lower-cased) of element ``tag`` must go."""
+    if name.startswith("on") or name in ("style", "srcdoc", "formaction"):
+        return True
+    if name in _URL_ATTRIBUTES:
+        return not _safe_url(value, image=tag == "img")
+    if name in ("srcset", "imagesrcset"):
+        candidates = [part.strip().split(" ")[0] for part in value.split(",") if part.strip()]
+        return not all(_safe_url(url, image=True) for url in candidates)
+    return False
+
+
 def sanitize_html(fragment: str) -> str:
     """Defensive second pass over body HTML that the crawler already cleaned: removes
     scripts (and other active elements), ``on*`` handlers, ``style`` attributes and any
@@ -167,16 +181,7 @@ def sanitize_html(fragment: str) -> str:
             continue
         for name in list(element.attrib):
             lname = name.lower()
-            value = element.attrib[name]
-            if lname.startswith("on") or lname in ("style", "srcdoc", "formaction"):
-                del element.attrib[name]
-            elif lname in _URL_ATTRIBUTES and not _safe_url(value, image=tag == "img"):
-                del element.attrib[name]
-            elif lname in ("srcset", "imagesrcset") and not all(
-                _safe_url(part.strip().split(" ")[0], image=True)
-                for part in value.split(",")
-                if part.strip()
-            ):
+            if _unsafe_attribute(tag, lname, element.attrib[name]):
                 del element.attrib[name]
         if tag == "a" and element.get("href"):
             element.set("rel", "noopener noreferrer nofollow")
@@ -234,7 +239,7 @@ def _when(moment: datetime | None) -> str:
 def _page(title: str, head: str, body: str, lang: str = "") -> str:
     lang_attr = f' lang="{_e(lang)}"' if lang and _LANG.match(lang) else ""
     return (
-        f"<!DOCTYPE html>\n<html{lang_attr}>\n<head>\n<meta charset=\"utf-8\">\n"
+        f'<!DOCTYPE html>\n<html{lang_attr}>\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="referrer" content="no-referrer">\n'
         f"<title>{_e(title)}</title>\n{head}<style>{_STYLE}</style>\n</head>\n"
@@ -275,10 +280,8 @@ def article_page(article: Article, source: Source | None = None) -> str:
     published = article.published
     if published is not None:
         if source is not None and published.tzinfo is not None:
-            try:
+            with contextlib.suppress(ValueError, KeyError):
                 published = published.astimezone(ZoneInfo(source.timezone))
-            except (ValueError, KeyError):
-                pass
         parts.append(
             f'<p class="date"><time datetime="{_e(published.isoformat())}">'
             f"{_e(_when(published))}</time></p>"
@@ -319,6 +322,21 @@ def article_page(article: Article, source: Source | None = None) -> str:
 # --------------------------------------------------------------------------- dashboard
 
 
+def run_json(run: Run) -> dict[str, object]:
+    """One run as the API shows it (the log tail stays in the store)."""
+    return {
+        "id": run.id,
+        "source": run.source,
+        "trigger": run.trigger,
+        "outcome": run.outcome,
+        "started": run.started.isoformat(),
+        "finished": run.finished.isoformat() if run.finished else None,
+        "seconds": run.seconds,
+        "counts": {name: getattr(run, name) for name in RUN_COUNTS},
+        "error": run.error,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     """What the dashboard and ``/api/sources`` say about one source."""
@@ -335,19 +353,6 @@ class SourceStatus:
         return schedule.describe() if schedule else "on demand"
 
     def as_json(self, config: Config) -> dict[str, object]:
-        run = self.last_run
-        last = None
-        if run is not None:
-            last = {
-                "id": run.id,
-                "trigger": run.trigger,
-                "outcome": run.outcome,
-                "started": run.started.isoformat(),
-                "finished": run.finished.isoformat() if run.finished else None,
-                "seconds": run.seconds,
-                "counts": {name: getattr(run, name) for name in RUN_COUNTS},
-                "error": run.error,
-            }
         return {
             "name": self.source.name,
             "kind": self.source.kind,
@@ -356,7 +361,7 @@ class SourceStatus:
             "next_run": self.next_run.isoformat() if self.next_run else None,
             "running": self.running_run is not None,
             "running_run_id": self.running_run,
-            "last_run": last,
+            "last_run": run_json(self.last_run) if self.last_run else None,
             "articles": self.articles,
             "feeds": feed_urls(config, self.source.name),
         }
@@ -385,13 +390,16 @@ def flash_message(query: Mapping[str, str], config: Config) -> str:
     run = query.get("run", "")
     return template.format(
         source=source if source in config.sources else "the source",
-        run=run if run.isdigit() and len(run) < 19 else "?",
+        run=run if re.fullmatch(r"[0-9]{1,18}", run) else "?",
     )
 
 
 def _status_cell(status: SourceStatus) -> str:
     if status.running_run is not None:
-        return f'<span class="status running">running</span> <span class="small muted">run {status.running_run}</span>'
+        return (
+            '<span class="status running">running</span> '
+            f'<span class="small muted">run {status.running_run}</span>'
+        )
     run = status.last_run
     if run is None:
         return '<span class="status">never run</span>'
@@ -452,9 +460,7 @@ def dashboard_page(
                 f'href="{_e(url)}">\n'
             )
     base = config.base_url.rstrip("/")
-    head.append(
-        f'<link rel="outline" type="text/x-opml" title="OPML" href="{_e(base)}/opml">\n'
-    )
+    head.append(f'<link rel="outline" type="text/x-opml" title="OPML" href="{_e(base)}/opml">\n')
     body = [f"<h1>{_e(config.title or 'feedmill')}</h1>"]
     if config.description.strip():
         body.append(f'<p class="muted">{_e(config.description)}</p>')
@@ -469,11 +475,10 @@ def dashboard_page(
         title = _e(source.title or source.name)
         if _is_web_url(source.link):
             title = f'<a href="{_e(source.link)}" rel="noopener noreferrer">{title}</a>'
-        next_run = (
-            f'<time datetime="{_e(status.next_run.isoformat())}">{_e(_when(status.next_run))}</time>'
-            if status.next_run
-            else '<span class="muted">—</span>'
-        )
+        next_run = '<span class="muted">—</span>'
+        if status.next_run is not None:
+            when = status.next_run
+            next_run = f'<time datetime="{_e(when.isoformat())}">{_e(_when(when))}</time>'
         body.append(
             f'<tr id="source-{_e(source.name)}">'
             f'<td>{title}<div class="small muted">{_e(source.name)} · {_e(source.kind)} · '
@@ -488,7 +493,7 @@ def dashboard_page(
     body.append(
         f'<tr id="source-{COMBINED_FEED}"><td>{_e(config.title or COMBINED_FEED)}'
         f'<div class="small muted">{COMBINED_FEED} · every source combined</div></td>'
-        '<td></td><td></td><td></td><td></td>'
+        "<td></td><td></td><td></td><td></td>"
         f"<td>{_feed_links(config, COMBINED_FEED)}</td><td></td></tr>"
     )
     body.append("</tbody>\n</table>")

@@ -70,6 +70,49 @@
     </xsl:choose>
   </xsl:template>
 
+  <!-- RSS descriptions are HTML: feedmill writes its summaries escaped (&lt; &gt; &amp;),
+       so undo exactly that and show the result as text (never as markup). -->
+  <xsl:template name="replace">
+    <xsl:param name="text"/>
+    <xsl:param name="from"/>
+    <xsl:param name="to"/>
+    <xsl:choose>
+      <xsl:when test="contains($text, $from)">
+        <xsl:value-of select="substring-before($text, $from)"/>
+        <xsl:value-of select="$to"/>
+        <xsl:call-template name="replace">
+          <xsl:with-param name="text" select="substring-after($text, $from)"/>
+          <xsl:with-param name="from" select="$from"/>
+          <xsl:with-param name="to" select="$to"/>
+        </xsl:call-template>
+      </xsl:when>
+      <xsl:otherwise><xsl:value-of select="$text"/></xsl:otherwise>
+    </xsl:choose>
+  </xsl:template>
+
+  <xsl:template name="unescape">
+    <xsl:param name="text"/>
+    <xsl:variable name="lt">
+      <xsl:call-template name="replace">
+        <xsl:with-param name="text" select="$text"/>
+        <xsl:with-param name="from" select="'&amp;lt;'"/>
+        <xsl:with-param name="to" select="'&lt;'"/>
+      </xsl:call-template>
+    </xsl:variable>
+    <xsl:variable name="gt">
+      <xsl:call-template name="replace">
+        <xsl:with-param name="text" select="$lt"/>
+        <xsl:with-param name="from" select="'&amp;gt;'"/>
+        <xsl:with-param name="to" select="'&gt;'"/>
+      </xsl:call-template>
+    </xsl:variable>
+    <xsl:call-template name="replace">
+      <xsl:with-param name="text" select="$gt"/>
+      <xsl:with-param name="from" select="'&amp;amp;'"/>
+      <xsl:with-param name="to" select="'&amp;'"/>
+    </xsl:call-template>
+  </xsl:template>
+
   <xsl:template name="hint">
     <xsl:param name="self"/>
     <p class="hint">
@@ -111,7 +154,11 @@
             </xsl:if>
           </div>
           <xsl:if test="normalize-space(description)">
-            <p class="summary"><xsl:value-of select="description"/></p>
+            <p class="summary">
+              <xsl:call-template name="unescape">
+                <xsl:with-param name="text" select="description"/>
+              </xsl:call-template>
+            </p>
           </xsl:if>
         </li>
       </xsl:for-each>
