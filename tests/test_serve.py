@@ -1,0 +1,212 @@
+"""`feedmill serve` as a user runs it: a real process on a free port, real signals."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from support import feedmill_command
+
+TOKEN = "test-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Service:
+    """A running ``feedmill serve`` with helpers to talk to it."""
+
+    def __init__(self, project: Path, port: int, *extra: str, token: str | None = TOKEN) -> None:
+        self.project, self.port = project, port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDMILL_")}
+        if token:
+            env["FEEDMILL_TOKEN"] = token
+        self.log = project / f"serve-{port}.log"
+        with self.log.open("wb") as log:  # the child keeps its own copy of the handle
+            self.process = subprocess.Popen(
+                [feedmill_command(), "serve", "--port", str(port), *extra],
+                cwd=project,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"not ready:\n{self.log.read_text()}")
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+        request = urllib.request.Request(self.base + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def post(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.base + path, data=b"", headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def sources(self) -> dict[str, dict]:
+        return {s["name"]: s for s in json.loads(self.get("/api/sources")[2])}
+
+    def wait_for(self, predicate, timeout: float = 60, what: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+def last_outcome(service: Service, name: str) -> str | None:
+    run = service.sources().get(name, {}).get("last_run")
+    return run["outcome"] if run else None
+
+
+@pytest.fixture
+def served(project: Path) -> Iterator[Service]:
+    config = project / "feedmill.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('every = "1h"', 'every = "3s"'),
+        encoding="utf-8",
+    )
+    service = Service(project, free_port())
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()
+
+
+def test_scheduled_run_happens_and_its_feeds_are_served(served: Service) -> None:
+    served.wait_for(lambda: last_outcome(served, "seeds") == "ok", what="a scheduled run")
+    status, headers, body = served.get("/feeds/seeds.rss")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/rss+xml")
+    assert not feedparser.parse(body).bozo
+    etag, modified = headers["ETag"], headers["Last-Modified"]
+    assert served.get("/feeds/seeds.rss", {"If-None-Match": etag})[0] == 304
+    assert served.get("/feeds/seeds.rss", {"If-Modified-Since": modified})[0] == 304
+    status, headers, zipped = served.get("/feeds/all.atom", {"Accept-Encoding": "gzip"})
+    assert headers.get("Content-Encoding") == "gzip"
+    assert b"<feed" in gzip.decompress(zipped)
+    assert served.get("/feeds/seeds.json")[1]["Content-Type"].startswith("application/feed+json")
+
+
+def test_run_now_needs_the_token_and_refuses_overlap(served: Service) -> None:
+    assert served.post("/api/sources/seeds/run")[0] == 401
+    assert served.post("/api/sources/seeds/run", token="wrong")[0] == 401
+    assert served.post("/api/sources/nope/run", token=TOKEN)[0] == 404
+    codes = set()
+    for _ in range(3):
+        status, body = served.post("/api/sources/seeds/run", token=TOKEN)
+        codes.add(status)
+        if status == 202:
+            assert isinstance(json.loads(body)["run_id"], int)
+    assert codes and codes <= {202, 409}  # started, or refused while running: never queued
+
+
+def test_sighup_reload_adds_a_source_and_rejects_a_broken_file(served: Service) -> None:
+    config = served.project / "feedmill.toml"
+    good = config.read_text(encoding="utf-8")
+    (served.project / "more").mkdir()
+    config.write_text(
+        good + '\n[sources.more]\nkind = "files"\npath = "more"\nevery = "1h"\n', encoding="utf-8"
+    )
+    served.process.send_signal(signal.SIGHUP)
+    served.wait_for(lambda: "more" in served.sources(), what="the new source")
+    config.write_text(good + "\n[sources.broken]\nkind = 5\n", encoding="utf-8")
+    served.process.send_signal(signal.SIGHUP)
+    served.wait_for(lambda: "broken" in served.log.read_text(), what="the rejection")
+    assert "more" in served.sources()  # the old configuration stays in force
+    assert served.process.poll() is None
+
+
+def test_sigterm_exits_cleanly(served: Service) -> None:
+    assert served.stop(signal.SIGTERM) == 0
+
+
+def test_kill_9_mid_run_then_restart_leaves_a_consistent_store(served: Service) -> None:
+    seeds = served.project / "seeds"
+    seed = next(seeds.iterdir()).read_text(encoding="utf-8")
+    for number in range(1500):
+        (seeds / f"{number:05d}.txt").write_text(seed.replace("12355", str(number)), "utf-8")
+    served.post("/api/sources/seeds/run", token=TOKEN)
+    db = served.project / "var" / "feedmill.sqlite3"
+    served.wait_for(
+        lambda: sqlite3.connect(db).execute("SELECT COUNT(*) FROM articles").fetchone()[0] > 1,
+        what="articles being stored",
+    )
+    served.process.kill()
+    served.process.wait()
+    connection = sqlite3.connect(db)
+    assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    connection.close()
+    again = Service(served.project, free_port())
+    try:
+        again.wait_ready()
+        outcomes = [r["outcome"] for r in json.loads(again.get("/api/runs?source=seeds")[2])]
+        assert "running" not in outcomes[1:]  # nothing left dangling from the killed one
+        again.wait_for(lambda: last_outcome(again, "seeds") == "ok", what="the next run")
+        for fmt in ("rss", "atom"):
+            assert not feedparser.parse(again.get(f"/feeds/seeds.{fmt}")[2]).bozo
+    finally:
+        again.stop(signal.SIGKILL)
+
+
+def test_port_taken_is_a_clear_error(project: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        service = Service(project, port)
+        assert service.process.wait(timeout=60) != 0
+    assert str(port) in service.log.read_text()
+
+
+def test_unwritable_data_dir_is_a_clear_error(project: Path) -> None:
+    blocker = project / "not-a-dir"
+    blocker.write_text("x")
+    service = Service(project, free_port(), "--data-dir", str(blocker / "var"))
+    assert service.process.wait(timeout=60) != 0
+    assert "not-a-dir" in service.log.read_text()
