@@ -254,14 +254,22 @@ def feed_urls(config: Config, name: str) -> dict[str, str]:
     return {fmt: f"{base}/feeds/{quoted}.{ext}" for fmt, (ext, _, _) in FEED_FORMATS.items()}
 
 
+def feed_paths(name: str) -> dict[str, str]:
+    """Format → path of the feed ``name`` on this server (links that work on any host)."""
+    quoted = quote(name, safe="")
+    return {fmt: f"/feeds/{quoted}.{ext}" for fmt, (ext, _, _) in FEED_FORMATS.items()}
+
+
 def _feed_title(config: Config, name: str) -> str:
     if name == COMBINED_FEED:
         return config.title or "feedmill"
+    if name in config.feeds:
+        return config.feeds[name].title or name
     return config.sources[name].title or name
 
 
 def _feed_names(config: Config) -> list[str]:
-    return [*config.sources, COMBINED_FEED]
+    return config.feed_names()
 
 
 # --------------------------------------------------------------------------- article page
@@ -435,7 +443,7 @@ def _run_form(name: str, enabled: bool) -> str:
 
 
 def _feed_links(config: Config, name: str) -> str:
-    urls = feed_urls(config, name)
+    urls = feed_paths(name)
     return " · ".join(
         f'<a href="{_e(urls[fmt])}" type="{mime}">{label}</a>'
         for fmt, (_, mime, label) in FEED_FORMATS.items()
@@ -518,9 +526,11 @@ def opml_document(config: Config) -> bytes:
     base = config.base_url.rstrip("/")
     for name in _feed_names(config):
         title = xml_safe(_feed_title(config, name))
-        if name == COMBINED_FEED:
+        if name == COMBINED_FEED or name in config.feeds:
             html_url = config.link or f"{base}/"
-            description = config.description
+            description = (
+                config.feeds[name].description if name in config.feeds else config.description
+            )
         else:
             source = config.sources[name]
             html_url = source.link or f"{base}/"

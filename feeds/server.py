@@ -227,8 +227,11 @@ def _cron_gap(expression: str, timezone: str) -> float | None:
 def cache_seconds(config: Config, name: str) -> int:
     """``max-age`` of a feed: a quarter of its source's interval, clamped to 60..3600;
     ``all`` follows the most frequent source; a source without a schedule gets 3600."""
-    if name == COMBINED_FEED:
-        schedules = [s.schedule for s in config.sources.values() if s.schedule is not None]
+    if name == COMBINED_FEED or name in config.feeds:
+        members = config.feeds[name].sources if name in config.feeds else config.sources
+        schedules = [
+            config.sources[m].schedule for m in members if config.sources[m].schedule is not None
+        ]
     else:
         source = config.sources.get(name)
         schedules = [source.schedule] if source is not None and source.schedule else []
@@ -410,7 +413,7 @@ class _Server:
             return _error(404, "no such feed")
         name, fmt = filename.rsplit(".", 1)
         config = self.controller.config()
-        if name != COMBINED_FEED and name not in config.sources:
+        if name not in config.feed_names():
             return _error(404, "no such feed")
         path = self.feeds_dir / filename
         version = await self._file(path)
