@@ -14,6 +14,7 @@ content HTML goes in as CDATA (RSS, unless it contains ``]]>``) or escaped text 
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from collections.abc import Callable, Sequence
@@ -102,6 +103,7 @@ def _first_nonblank(*candidates: str) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=16384)
 def _is_web_url(url: str) -> bool:
     try:
         parts = urlsplit(url.strip())
@@ -190,6 +192,26 @@ def _feed_title(meta: FeedMeta) -> str:
 
 
 # --------------------------------------------------------------------------- content
+
+
+# Content HTML by (id, content hash): a build renders each article three times (RSS,
+# Atom, JSON) and the cleaned HTML is the most expensive part of each; bounded.
+_CONTENT_CACHE: dict[tuple[str, str], str] = {}
+_CONTENT_CACHE_MAX = 4096
+
+
+def _content(article: Article) -> str:
+    """``xml_safe(content_html(article))``, cached for articles read from the store."""
+    if not article.content_hash:
+        return _clean(content_html(article))
+    key = (article.id, article.content_hash)
+    cached = _CONTENT_CACHE.get(key)
+    if cached is None:
+        cached = _clean(content_html(article))
+        if len(_CONTENT_CACHE) >= _CONTENT_CACHE_MAX:
+            _CONTENT_CACHE.clear()
+        _CONTENT_CACHE[key] = cached
+    return cached
 
 
 def content_html(article: Article) -> str:
@@ -299,7 +321,7 @@ def render_rss(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
         if summary:
             # RSS readers treat <description> as HTML: escape so the summary stays text.
             fe.summary(html.escape(summary, quote=False))
-        body = _clean(content_html(article))
+        body = _content(article)
         if body:
             # lxml refuses "]]>" inside CDATA; escaped text is equivalent for readers.
             fe.content(body, type=None if "]]>" in body else "CDATA")
@@ -340,7 +362,7 @@ def render_atom(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
         summary = _clean(article.summary).strip()
         if summary:
             fe.summary(summary, type="text")
-        body = _clean(content_html(article))
+        body = _content(article)
         if body:
             fe.content(body, type="html")
         rights = _clean(article.rights).strip()
@@ -362,7 +384,7 @@ def _json_item(meta: FeedMeta, article: Article) -> dict[str, object]:
         "id": _guid(article),
         "url": _entry_link(meta, article),
         "title": _entry_title(article),
-        "content_html": _clean(content_html(article)),
+        "content_html": _content(article),
     }
     body_text = _clean(article.body_text).strip()
     if body_text:
@@ -417,7 +439,8 @@ def render_json(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
     if hub:
         feed["hubs"] = [{"type": "WebSub", "url": hub}]
     feed["items"] = [_json_item(meta, article) for article in articles]
-    text = json.dumps(feed, ensure_ascii=False, indent=2)
+    # Compact: the C encoder (indent= falls back to the pure-Python one, half the cost).
+    text = json.dumps(feed, ensure_ascii=False, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
 
 
