@@ -23,10 +23,12 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 import opencc
 
 __all__ = [
+    "clean_fields",
     "clean_line",
     "clean_text",
     "has_pinyin",
@@ -452,3 +454,40 @@ def clean_line(text: str, script: str | None = None) -> str:
     if "\n" in text:
         text = text.replace("\n", " ")
     return _collapse_spaces(text)
+
+
+# Joins the fields of one item for a single OpenCC call. OpenCC's dictionaries hold no
+# phrase with a line break or a private-use character, so no conversion spans the
+# separator and each field converts exactly as it would alone. Fields that hold U+E000
+# themselves, or a split that does not give back one part per field, fall back to one
+# call per field.
+_FIELD_SEPARATOR = "\n\ue000\n"
+
+
+def clean_fields(
+    texts: Sequence[str], script: str | None = None, *, lines: Sequence[bool] | bool = False
+) -> list[str]:
+    """Clean several fields of one article at once: the same result as calling
+    :func:`clean_line` (where ``lines`` is true) or :func:`clean_text` on each, with a
+    single OpenCC call for all of them instead of one per field (OpenCC's per-call cost,
+    not its per-character cost, dominates for short fields such as names and titles).
+
+    ``lines`` is one flag for all fields or one per field.
+    """
+    flags = [lines] * len(texts) if isinstance(lines, bool) else list(lines)
+    if len(flags) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(flags)} line flags")
+    prepared = [strip_pinyin(_prepare(text)) for text in texts]
+    if script and len(prepared) > 1 and not any("\ue000" in text for text in prepared):
+        joined = to_script(_FIELD_SEPARATOR.join(prepared), script)
+        converted = joined.split(_FIELD_SEPARATOR)
+        if len(converted) != len(prepared):
+            converted = [to_script(text, script) for text in prepared]
+    else:
+        converted = [to_script(text, script) for text in prepared]
+    result = []
+    for text, line in zip(converted, flags, strict=True):
+        if line and "\n" in text:
+            text = text.replace("\n", " ")
+        result.append(_collapse_spaces(text))
+    return result
