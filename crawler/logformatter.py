@@ -17,7 +17,18 @@ def _name(item: Any) -> str:
 
 
 class ShortLogFormatter(LogFormatter):
-    """Names items by ``source:key`` instead of printing them."""
+    """Names items by ``source:key`` instead of printing them, and builds no per-item
+    "scraped" record unless the crawl logs at DEBUG (Scrapy's loggers stay at DEBUG and
+    filter in the handler, so each record would be made only to be thrown away)."""
+
+    debug = True
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ShortLogFormatter:
+        formatter = cls()
+        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        formatter.debug = str(level).upper() in ("DEBUG", "10")
+        return formatter
 
     def dropped(
         self, item: Any, exception: BaseException, response: Any, spider: Any
@@ -37,5 +48,7 @@ class ShortLogFormatter(LogFormatter):
             "args": {"item": _name(item), "reason": exception},
         }
 
-    def scraped(self, item: Any, response: Any, spider: Any) -> LogFormatterResult:
+    def scraped(self, item: Any, response: Any, spider: Any) -> LogFormatterResult | None:
+        if not self.debug:
+            return None
         return {"level": logging.DEBUG, "msg": "scraped %(item)s", "args": {"item": _name(item)}}

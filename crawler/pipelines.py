@@ -186,6 +186,8 @@ class StorePipeline:
                 store.begin()
                 self.batch_started = time.monotonic()
             outcome = store.upsert(item)
+            if item.source_signature:
+                store.put_file_signature(item.id, item.source, item.source_signature)
             if item.fetched is not None:
                 page = item.fetched
                 store.put_page(

@@ -68,6 +68,9 @@ class Article:
     id: str = ""
     # The page it came from, for the store to keep; not content, not a column.
     fetched: FetchedPage | None = field(default=None, repr=False, compare=False)
+    # What the local file looked like when read (size, mtime, reading settings): the
+    # next run skips the file while this is unchanged. Not content, not a column.
+    source_signature: str = field(default="", repr=False, compare=False)
     # Set by the store, never by a spider.
     content_hash: str = ""
     first_seen: datetime | None = None

@@ -97,7 +97,19 @@ _MIGRATIONS: tuple[str, ...] = (
         checked_at TEXT NOT NULL
     );
     """,
+    # 3: what each local file looked like when it was last read, so an unchanged file
+    # is not read and parsed again.
+    """
+    CREATE TABLE file_state (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    CREATE INDEX file_state_source ON file_state (source);
+    """,
 )
+
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 _ARTICLE_COLUMNS = (
     "id",
@@ -379,6 +391,21 @@ class SQLiteStore:
             (source,),
         )
         return {key: datetime.fromisoformat(when) for key, when in rows}
+
+    def file_signatures(self, source: str) -> dict[str, str]:
+        """Article id -> signature of the file it was last read from (see put_file_signature)."""
+        rows = self._db.execute("SELECT id, signature FROM file_state WHERE source = ?", (source,))
+        return dict(rows.fetchall())
+
+    def put_file_signature(self, article_id: str, source: str, signature: str) -> None:
+        try:
+            with self.transaction():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO file_state (id, source, signature) VALUES (?, ?, ?)",
+                    (article_id, source, signature),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
 
     # -- fetched pages and HTTP validators ------------------------------------------
 

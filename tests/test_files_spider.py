@@ -224,3 +224,25 @@ def test_nested_folders_with_a_recursive_glob(project: Path, glob: str) -> None:
     with stored(project) as store:
         assert store.counts() == {"seeds": 2}
         assert store.get(article_id("seeds", "2022/12/copy.txt")) is not None
+
+
+def test_unchanged_files_are_not_read_again_until_they_or_the_settings_change(
+    project: Path,
+) -> None:
+    assert scrapy_crawl(project).returncode == 0
+    second = scrapy_crawl(project)
+    assert "'feedmill/files_unchanged': 1" in second.stderr
+    config = project / "feedmill.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'script = "simplified"', 'script = "traditional"'
+        ),
+        encoding="utf-8",
+    )
+    third = scrapy_crawl(project)
+    assert "feedmill/files_unchanged" not in third.stderr  # new settings: read again
+    with stored(project) as store:
+        article = store.get(article_id("seeds", SEED_NAME))
+        run = store.runs("seeds")[0]
+    assert article is not None and "國" in article.title  # now Traditional
+    assert (run.updated, run.unchanged) == (1, 0)

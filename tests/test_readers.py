@@ -96,7 +96,7 @@ def test_dashboard_in_a_real_browser(running: Service, tmp_path: Path) -> None:
 
 def _article_links(service: Service) -> list[str]:
     body = service.get("/feeds/seeds.json")[2].decode()
-    return [f"/articles/{m}" for m in re.findall(r'"id": "urn:uuid:([0-9a-f-]{36})"', body)]
+    return [f"/articles/{m}" for m in re.findall(r'"id":\s*"urn:uuid:([0-9a-f-]{36})"', body)]
 
 
 def test_newsboat_reloading_twice_shows_each_article_once(running: Service, tmp_path: Path) -> None:

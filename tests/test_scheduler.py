@@ -26,7 +26,7 @@ import pytest
 
 from feeds.config import Schedule, load_config
 from feeds.errors import SourceBusy, UnknownSource
-from feeds.store import Run, SQLiteStore
+from feeds.store import SCHEMA_VERSION, Run, SQLiteStore
 from scheduler import (
     ConfigWatcher,
     RunError,
@@ -599,7 +599,7 @@ def test_set_log_tail_changes_only_the_log_tail(tmp_path: Path) -> None:
     ScheduleState(tmp_path).save("seeds", datetime(2030, 1, 1, tzinfo=UTC))
     db = sqlite3.connect(tmp_path / "feedmill.sqlite3")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = db.execute("SELECT source, next_run FROM schedule_state").fetchall()
     finally:

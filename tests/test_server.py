@@ -412,7 +412,7 @@ def test_cache_control_follows_the_schedule(site: Site, server: LiveServer) -> N
 def test_a_changed_file_gets_a_new_etag(site: Site, server: LiveServer) -> None:
     old = server.get("/feeds/gamma.json")
     path = site.feeds / "gamma.json"
-    new_bytes = old.body.replace(b'"items": []', b'"items": [] ')
+    new_bytes = old.body.replace(b'"items":[]', b'"items":[ ]')
     assert new_bytes != old.body
     tmp = path.with_name(".gamma.json.tmp")
     tmp.write_bytes(new_bytes)

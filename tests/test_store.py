@@ -11,7 +11,7 @@ import pytest
 
 from feeds.article import Article, RelatedLink, article_id
 from feeds.errors import StoreError
-from feeds.store import Outcome, SQLiteStore
+from feeds.store import SCHEMA_VERSION, Outcome, SQLiteStore
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -135,7 +135,7 @@ def test_newest_n_of_a_source_is_an_index_search_not_a_scan(store: SQLiteStore) 
 def test_store_is_wal_and_versioned(store: SQLiteStore, tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "feedmill.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     db.close()
 
 
