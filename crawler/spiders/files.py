@@ -8,6 +8,7 @@ and the items still pass through the same pipelines, stats and signals as web pa
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +82,7 @@ class FilesSpider(Spider):
                 stats.inc_value(FILES_UNCHANGED)
                 continue
             try:
-                item = self.read_document(path, now)
+                item = self.read_document(path, now, info)
             except DocumentError as exc:
                 stats.inc_value(runstats.DOCUMENTS_FAILED)
                 self.logger.warning("%s: skipped: %s", path, exc)
@@ -113,10 +114,13 @@ class FilesSpider(Spider):
         paths = [p for p in folder.glob(self.source.glob) if p.is_file()]
         return iter(sorted(paths, key=lambda p: p.relative_to(folder).as_posix()))
 
-    def read_document(self, path: Path, now: datetime) -> ArticleItem:
-        """One file to one item, or DocumentError with the reason."""
+    def read_document(
+        self, path: Path, now: datetime, info: os.stat_result | None = None
+    ) -> ArticleItem:
+        """One file to one item, or DocumentError with the reason (``info``: its stat, if
+        the caller has it already)."""
         try:
-            info = path.stat()
+            info = info or path.stat()
             if info.st_size > self.max_bytes:
                 raise DocumentError(
                     f"too large ({info.st_size} bytes, the limit is {self.max_bytes}; "
