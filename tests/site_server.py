@@ -8,7 +8,6 @@ import email.utils
 import hashlib
 import mimetypes
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +19,9 @@ class SiteServer:
         self.root = root
         self.log: list[tuple[str, str, int]] = []
         self.lock = threading.Lock()
+        # Set when the server stops: a handler still waiting (the slow route) gives up,
+        # so no thread outlives the test and writes to a closing interpreter.
+        self.stopping = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,7 +36,8 @@ class SiteServer:
                     server.log.append(("GET", self.path, status))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd.daemon_threads = False
+        self.httpd.block_on_close = True  # server_close() joins the handler threads
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> SiteServer:
@@ -42,6 +45,7 @@ class SiteServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -64,7 +68,8 @@ class SiteServer:
     def respond(self, handler: BaseHTTPRequestHandler) -> int:
         path = handler.path.split("?", 1)[0].split("#", 1)[0]
         if path == "/slow.html":
-            time.sleep(10)
+            if self.stopping.wait(10):
+                return 0  # the test is over; answer nothing
             return self.send(handler, 200, b"<html><body><p>late</p></body></html>", "text/html")
         if path == "/error500.html":
             return self.send(handler, 500, b"boom", "text/plain")
@@ -96,14 +101,15 @@ class SiteServer:
         content_type: str | None,
         headers: dict[str, str] | None = None,
     ) -> int:
-        handler.send_response(status)
-        if content_type:
-            handler.send_header("Content-Type", content_type)
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        if body and handler.command != "HEAD":
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        # The client may be gone (a timeout in the crawler): not this server's problem.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            handler.send_response(status)
+            if content_type:
+                handler.send_header("Content-Type", content_type)
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            if body and handler.command != "HEAD":
                 handler.wfile.write(body)
         return status
