@@ -196,7 +196,11 @@ def feedmill_server(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def nginx_server(workdir: Path, data_dir: Path, nginx: str) -> Iterator[str]:
+def run_nginx(
+    workdir: Path, template: str, ready_path: str, nginx: str, **values: object
+) -> Iterator[tuple[str, Path]]:
+    """nginx on a free port with ``template`` (formatted with ``user``, ``prefix``,
+    ``port`` and ``values``) in ``workdir/nginx``; yields its base URL and prefix."""
     port = free_port()
     prefix = workdir / "nginx"
     (prefix / "tmp").mkdir(parents=True)
@@ -205,8 +209,7 @@ def nginx_server(workdir: Path, data_dir: Path, nginx: str) -> Iterator[str]:
     user = "user root root;\n" if os.geteuid() == 0 else ""
     conf = prefix / "nginx.conf"
     conf.write_text(
-        NGINX_CONF.format(user=user, prefix=prefix, port=port, data_dir=data_dir),
-        encoding="utf-8",
+        template.format(user=user, prefix=prefix, port=port, **values), encoding="utf-8"
     )
     logfile = prefix / "error.log"
     logfile.touch()
@@ -217,10 +220,16 @@ def nginx_server(workdir: Path, data_dir: Path, nginx: str) -> Iterator[str]:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base + FEED, process, logfile, 30)
-        yield base
+        wait_ready(base + ready_path, process, logfile, 30)
+        yield base, prefix
     finally:
         stop(process, signal.SIGQUIT)  # graceful shutdown
+
+
+@contextmanager
+def nginx_server(workdir: Path, data_dir: Path, nginx: str) -> Iterator[str]:
+    with run_nginx(workdir, NGINX_CONF, FEED, nginx, data_dir=data_dir) as (base, _):
+        yield base
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}

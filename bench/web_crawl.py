@@ -35,9 +35,7 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from common import ROOT, clean_env, print_table, ratio, time_child, write_json
-from serving import free_port, stop, wait_ready
+from serving import run_nginx
 
 from crawler.extract import extract_page
 from feeds.store import SQLiteStore
@@ -270,27 +268,8 @@ def make_site(site: Path, pages: int, seed: int = 1) -> int:
 
 @contextmanager
 def nginx_site(workdir: Path, site: Path, nginx: str) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    prefix = workdir / "nginx"
-    (prefix / "tmp").mkdir(parents=True)
-    user = "user root root;\n" if os.geteuid() == 0 else ""
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(user=user, prefix=prefix, port=port, site=site), encoding="utf-8"
-    )
-    errors = prefix / "error.log"
-    errors.touch()
-    process = subprocess.Popen(
-        [nginx, "-c", str(conf), "-p", str(prefix)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/robots.txt", process, errors, 30)
+    with run_nginx(workdir, NGINX_CONF, "/robots.txt", nginx, site=site) as (base, prefix):
         yield base, prefix / "access.log"
-    finally:
-        stop(process, signal.SIGQUIT)
 
 
 class AccessLog:
