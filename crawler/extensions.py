@@ -85,6 +85,9 @@ class RunRecorder:
 class FeedBuilder:
     """Rewrites the source's feeds and the combined feed when a crawl closes.
 
+    ``FEED_BUILDER_COMBINED = False`` leaves the combined feed out: a batch of sources
+    in one process (``crawler.run``) writes it once at the end instead of per source.
+
     Files whose bytes would not change are left alone, so this is cheap after a run that
     changed nothing; it also recreates feed files that were deleted.
     """
@@ -106,11 +109,11 @@ class FeedBuilder:
         settings = self.crawler.settings
         try:
             config = config_of(settings)
+            names = [spider.name]
+            if settings.getbool("FEED_BUILDER_COMBINED", True):
+                names.append(COMBINED_FEED)
             written = build_feeds(
-                config,
-                shared_store(self.crawler),
-                output_dir(settings, config),
-                [spider.name, COMBINED_FEED],
+                config, shared_store(self.crawler), output_dir(settings, config), names
             )
             notify_hub(config, written)
         except (FeedmillError, OSError) as exc:

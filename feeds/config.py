@@ -30,6 +30,9 @@ DEFAULT_MAX_PAGES = 5
 DEFAULT_MAX_ARTICLES = 200
 DEFAULT_TITLE = "feedmill: all sources"
 DEFAULT_DESCRIPTION = "Every article of every source, newest first."
+DEFAULT_BATCH_WINDOW = timedelta(seconds=2)
+DEFAULT_BATCH_SIZE = 50
+DEFAULT_WORKERS = 4
 COMBINED_FEED = "all"
 SCRIPTS = ("simplified", "traditional")
 
@@ -143,6 +146,11 @@ class Config:
     port: int = DEFAULT_PORT
     token: str = ""  # for the endpoints that start work; $FEEDMILL_TOKEN wins
     hub: str = ""  # WebSub hub: feeds carry its link, and it is pinged after changes
+    # Scheduled runs due within batch_window of each other share one crawler process
+    # (up to batch_size sources, crawled in turn); at most `workers` processes at once.
+    batch_window: timedelta = DEFAULT_BATCH_WINDOW
+    batch_size: int = DEFAULT_BATCH_SIZE
+    workers: int = DEFAULT_WORKERS
     sources: dict[str, Source] = field(default_factory=dict)
     feeds: dict[str, NamedFeed] = field(default_factory=dict)
 
@@ -170,6 +178,9 @@ _SERVICE_KEYS = {
     "port",
     "token",
     "hub",
+    "batch_window",
+    "batch_size",
+    "workers",
 }
 
 _COMMON_KEYS = {
@@ -298,6 +309,13 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         port=_whole(service, "port", where, DEFAULT_PORT, 1, 65535),
         token=_string(service, "token", where, ""),
         hub=hub,
+        batch_window=(
+            _duration(service, "batch_window", where)
+            if "batch_window" in service
+            else DEFAULT_BATCH_WINDOW
+        ),
+        batch_size=_whole(service, "batch_size", where, DEFAULT_BATCH_SIZE, 1, 1000),
+        workers=_whole(service, "workers", where, DEFAULT_WORKERS, 1, 256),
         sources=sources,
         feeds=feeds,
     )

@@ -111,7 +111,7 @@ async def _let_runs_finish(manager: RunManager, grace: float) -> None:
 async def _serve(
     config: Config, data_dir: Path, *, host: str, port: int, token: str | None, grace: float
 ) -> int:
-    manager = RunManager(config, data_dir, grace=min(grace, 10.0))
+    manager = RunManager.for_service(config, data_dir, grace=min(grace, 10.0))
     scheduler = Scheduler(manager, config, data_dir)
     controller = ServiceController(config, manager, scheduler)
     app = make_app(controller, data_dir, token=token)

@@ -1,7 +1,8 @@
 """Runs of sources as child processes, one at a time per source, with a timeout.
 
-A run is ``python -m crawler.run ... SOURCE`` in a child process of its own (a crashing
-or hanging spider stays contained, and this package never imports Scrapy). The run is
+A run is ``python -m crawler.run ... SOURCE`` in a child process (a crashing or hanging
+spider stays contained, and this package never imports Scrapy); runs asked for close
+together can share one child, which crawls them in turn (see RunManager). The run is
 recorded in the store *before* the child starts and its id passed down in
 ``FEEDMILL_RUN_IDS``; the child records the end, the counts and rewrites the feeds. When
 the child is gone the manager reads the row back: a run still ``running`` (the child
@@ -23,13 +24,14 @@ import signal
 import sys
 import time
 import tomllib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from feeds.config import DEFAULT_RUN_TIMEOUT, Config, parse_config
 from feeds.errors import ConfigError, FeedmillError, SourceBusy, UnknownSource
+from feeds.runprotocol import MARKER, TIMEOUTS_ENV
 from feeds.store import RUN_COUNTS, Run, SQLiteStore
 from scheduler.state import set_log_tail
 
@@ -39,9 +41,10 @@ DEFAULT_TIMEOUT = 600.0
 DEFAULT_GRACE = 10.0
 LOG_TAIL_LINES = 50
 _LOG_TAIL_BYTES = 64 * 1024
+_BATCH_LOG_BYTES = 8 * 1024 * 1024  # a batch's log is cut into one part per run
 _FINISHED_KEPT = 1000  # outcomes of ended runs kept for wait()
 
-CommandFor = Callable[[str, dict[str, int]], list[str]]
+CommandFor = Callable[[list[str], dict[str, int]], list[str]]
 TimeoutFor = Callable[[str], float]
 
 
@@ -53,8 +56,8 @@ class ShuttingDown(FeedmillError):
     """The run manager is shutting down and starts nothing more."""
 
 
-def crawler_command(source: str, run_ids: dict[str, int]) -> list[str]:
-    """The child that crawls ``source``: ``python -m crawler.run`` with the recorded run."""
+def crawler_command(sources: list[str], run_ids: dict[str, int]) -> list[str]:
+    """The child that crawls ``sources`` in turn: ``python -m crawler.run`` with their runs."""
     return [
         sys.executable,
         "-m",
@@ -63,7 +66,7 @@ def crawler_command(source: str, run_ids: dict[str, int]) -> list[str]:
         f"FEEDMILL_RUN_IDS={json.dumps(run_ids)}",
         "-s",
         "LOG_LEVEL=INFO",
-        source,
+        *sources,
     ]
 
 
@@ -72,24 +75,49 @@ class _Run:
     source: str
     trigger: str
     run_id: int | None = None
-    process: asyncio.subprocess.Process | None = None
-    log_path: Path | None = None
+    batch: _Batch | None = None
     started: float = field(default_factory=time.monotonic)
     timeout: float = DEFAULT_TIMEOUT
+    done: asyncio.Future[str] | None = None
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Runs that share one child process (a single run is a batch of one)."""
+
+    runs: list[_Run]
+    opened: float = field(default_factory=time.monotonic)
+    sealed: bool = False  # no more runs join it (full, or handed to a child)
+    process: asyncio.subprocess.Process | None = None
+    log_path: Path | None = None
     stop_reason: str | None = None  # "timeout" or "cancelled" once the manager stops it
     stop_error: str = ""
     term_sent: bool = False
-    done: asyncio.Future[str] | None = None
+    spawned: asyncio.Future[None] | None = None
+
+    @property
+    def timeout(self) -> float:
+        """The child's hard limit: its sources run one after another."""
+        return sum(run.timeout for run in self.runs)
 
 
 class RunManager:
     """Starts runs of sources in child processes and sees them to their end.
 
-    ``command_for(source, run_ids)`` builds the child's command line (default:
+    Runs that are asked for within ``batch_window`` seconds of each other share one
+    child (up to ``batch_size`` of them; ``python -m crawler.run`` crawls them in turn),
+    and at most ``max_children`` children run at once; a batch waiting for a free slot
+    keeps taking runs until it is full. Starting Python with Scrapy costs about half a
+    second of CPU, which batching pays once per batch instead of once per source. The
+    defaults (window 0, batch of 1, no limit) give every run its own child at once.
+
+    ``command_for(sources, run_ids)`` builds the child's command line (default:
     :func:`crawler_command`); tests substitute processes that hang or crash.
     ``timeout_for`` is a number of seconds or ``source -> seconds`` (default: the
-    source's ``timeout`` in feedmill.toml if it sets one, else ``default_timeout``); at
-    the timeout the child gets SIGTERM, then SIGKILL after ``grace`` seconds.
+    source's ``timeout`` in feedmill.toml if it sets one, else ``default_timeout``). A
+    batched child gets each source's timeout (the crawl is closed in the child) and the
+    sum as its own limit; at the limit the child gets SIGTERM, then SIGKILL after
+    ``grace`` seconds.
     """
 
     def __init__(
@@ -101,6 +129,9 @@ class RunManager:
         default_timeout: float = DEFAULT_TIMEOUT,
         timeout_for: TimeoutFor | float | None = None,
         command_for: CommandFor | None = None,
+        batch_window: float = 0.0,
+        batch_size: int = 1,
+        max_children: int | None = None,
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir).absolute()
@@ -109,12 +140,20 @@ class RunManager:
         self.default_timeout = default_timeout
         self._timeout_for = timeout_for
         self.command_for: CommandFor = command_for or crawler_command
+        self.batch_window = max(0.0, batch_window)
+        self.batch_size = max(1, batch_size)
+        self.max_children = max_children if max_children and max_children > 0 else None
         self._runs: dict[str, _Run] = {}  # source -> its run under way (or being started)
         self._by_id: dict[int, _Run] = {}
         self._finished: OrderedDict[int, str] = OrderedDict()
+        self._queue: deque[_Batch] = deque()  # batches waiting for a child
+        self._active: set[_Batch] = set()  # batches with a child (or spawning one)
+        self._timer: asyncio.TimerHandle | None = None
         self._launches: set[asyncio.Future[object]] = set()  # recording + spawning
         self._tasks: set[asyncio.Future[object]] = set()  # supervisors and stops
         self._closing = False
+        self.children_started = 0
+        self._batching_from_config = False
         # Create the store (schema, WAL) now rather than in the first run's thread.
         SQLiteStore.in_data_dir(self.data_dir).close()
         self._config_text: bytes | None = None
@@ -122,10 +161,25 @@ class RunManager:
 
     # -- configuration -----------------------------------------------------------------
 
+    @classmethod
+    def for_service(cls, config: Config, data_dir: Path, *, grace: float) -> RunManager:
+        """The manager ``feedmill serve`` uses: batching and workers from feedmill.toml."""
+        manager = cls(config, data_dir, grace=grace)
+        manager._batching_from_config = True
+        manager._apply_batching(config)
+        return manager
+
     def update_config(self, config: Config) -> None:
         """Use ``config`` for runs started from now on; runs under way are left alone."""
         self.config = config
         self._capture_config_text(config)
+        if self._batching_from_config:
+            self._apply_batching(config)
+
+    def _apply_batching(self, config: Config) -> None:
+        self.batch_window = config.batch_window.total_seconds()
+        self.batch_size = config.batch_size
+        self.max_children = config.workers
 
     def _capture_config_text(self, config: Config) -> None:
         """Remember the bytes of the file ``config`` was loaded from (see child_config)."""
@@ -180,11 +234,11 @@ class RunManager:
     # -- runs --------------------------------------------------------------------------
 
     async def start(self, source: str, trigger: str) -> int:
-        """Record a run of ``source`` and spawn its child; returns the run id.
+        """Record a run of ``source`` and see its child spawned; returns the run id.
 
         Raises UnknownSource for a source the config does not have, SourceBusy while a
-        run of it is under way (a second request is refused, never queued). Cancelling
-        the caller after this began does not abandon the run.
+        run of it is under way or waiting for its batch (a second request is refused,
+        never queued). Cancelling the caller after this began does not abandon the run.
         """
         if self._closing:
             raise ShuttingDown("feedmill is shutting down: no new runs")
@@ -206,8 +260,18 @@ class RunManager:
         return await asyncio.shield(launch)
 
     def running(self) -> dict[str, int]:
-        """Source -> id of its run under way."""
+        """Source -> id of its run under way (or waiting for its batch's child)."""
         return {s: r.run_id for s, r in self._runs.items() if r.run_id is not None}
+
+    def child_pid(self, source: str) -> int | None:
+        """The pid of the child crawling ``source`` now (None: not running, or waiting)."""
+        run = self._runs.get(source)
+        process = run.batch.process if run is not None and run.batch is not None else None
+        return process.pid if process is not None else None
+
+    def children(self) -> int:
+        """Child processes running now."""
+        return sum(1 for batch in self._active if batch.process is not None)
 
     async def wait(self, run_id: int) -> str:
         """The outcome of run ``run_id`` once it has ended (KeyError for an unknown id)."""
@@ -224,19 +288,33 @@ class RunManager:
         return row.outcome
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Stop every run: SIGTERM, up to ``grace`` seconds, then SIGKILL; record them."""
+        """Stop every run: SIGTERM, up to ``grace`` seconds, then SIGKILL; record them.
+
+        Runs still waiting for a child are recorded as cancelled without one.
+        """
         self._closing = True
         grace = self.grace if grace is None else grace
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting = list(self._queue)
+        self._queue.clear()
+        for batch in waiting:
+            batch.sealed = True
+            await self._abandon(batch, "cancelled", "feedmill shut down before the run began")
         launching = [t for t in self._launches if not t.done()]
         if launching:
             await asyncio.gather(*launching, return_exceptions=True)
-        runs = [r for r in self._runs.values() if r.process is not None]
-        if runs:
-            logger.info("shutting down: stopping %d run(s)", len(runs))
+        batches = [b for b in self._active if b.process is not None]
+        if batches:
+            logger.info("shutting down: stopping %d crawler process(es)", len(batches))
         await asyncio.gather(
-            *(self._stop(r, "cancelled", "feedmill shut down during the run", grace) for r in runs)
+            *(
+                self._stop(b, "cancelled", "feedmill shut down during the run", grace)
+                for b in batches
+            )
         )
-        pending = [r.done for r in runs if r.done is not None]
+        pending = [r.done for b in batches for r in b.runs if r.done is not None]
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         remaining = [t for t in self._tasks if not t.done()]
@@ -253,7 +331,7 @@ class RunManager:
         task.add_done_callback(tasks.discard)
 
     async def _launch(self, run: _Run) -> int:
-        """Record the start, spawn the child, hand it to a supervisor task."""
+        """Record the start, put the run in a batch, wait until its child is spawned."""
         try:
             run.run_id = await asyncio.to_thread(self._start_run, run.source, run.trigger)
         except BaseException:
@@ -262,43 +340,119 @@ class RunManager:
         run_id = run.run_id
         self._by_id[run_id] = run
         run.done = asyncio.get_running_loop().create_future()
-        run.log_path = self.data_dir / "logs" / run.source / f"{run_id}.log"
+        batch = self._join_batch(run)
+        assert batch.spawned is not None
+        await asyncio.shield(batch.spawned)  # RunError when the child could not start
+        return run_id
+
+    def _join_batch(self, run: _Run) -> _Batch:
+        """Add ``run`` to the open batch (opening one if none), then dispatch."""
+        batch = self._queue[-1] if self._queue and not self._queue[-1].sealed else None
+        if batch is None:
+            batch = _Batch(runs=[])
+            batch.spawned = asyncio.get_running_loop().create_future()
+            batch.spawned.add_done_callback(_consume)
+            self._queue.append(batch)
+        batch.runs.append(run)
+        run.batch = batch
+        if len(batch.runs) >= self.batch_size or run.trigger != "schedule":
+            # Full; or someone asked for this run (API, dashboard) and is waiting for it:
+            # the batch goes with what it has gathered so far.
+            batch.sealed = True
+        self._dispatch()
+        return batch
+
+    def _dispatch(self) -> None:
+        """Hand waiting batches to children while there are free slots."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = time.monotonic()
+        while self._queue:
+            batch = self._queue[0]
+            ready = batch.sealed or self._closing or now - batch.opened >= self.batch_window
+            if not ready:
+                delay = self.batch_window - (now - batch.opened)
+                self._timer = asyncio.get_running_loop().call_later(delay, self._dispatch)
+                return
+            if self.max_children is not None and len(self._active) >= self.max_children:
+                return  # a child's end dispatches again; meanwhile the batch keeps growing
+            self._queue.popleft()
+            batch.sealed = True
+            self._active.add(batch)
+            task = asyncio.ensure_future(self._run_batch(batch))
+            self._keep(task, self._launches)
+
+    async def _run_batch(self, batch: _Batch) -> None:
+        """Spawn the batch's child and hand it to a supervisor task."""
+        assert batch.spawned is not None
+        runs = batch.runs
+        run_ids = {r.source: r.run_id for r in runs if r.run_id is not None}
+        first = runs[0]
+        if len(runs) == 1:
+            batch.log_path = self.data_dir / "logs" / first.source / f"{first.run_id}.log"
+        else:
+            batch.log_path = self.data_dir / "logs" / "batches" / f"{first.run_id}.log"
+        for run in runs:
+            run.started = time.monotonic()
         try:
-            command = self.command_for(run.source, {run.source: run_id})
-            run.process = await self._spawn(command, run.log_path)
+            command = self.command_for([r.source for r in runs], run_ids)
+            timeouts = {r.source: r.timeout for r in runs} if len(runs) > 1 else {}
+            batch.process = await self._spawn(command, batch.log_path, timeouts)
         except Exception as exc:
             error = f"cannot start the crawler process: {exc}"
-            logger.error("run %d of source %r: %s", run_id, run.source, error)
+            for run in runs:
+                logger.error("run %d of source %r: %s", run.run_id, run.source, error)
             try:
-                await asyncio.to_thread(self._record_spawn_failure, run_id, error)
+                await asyncio.to_thread(self._record_failure, list(run_ids.values()), error)
             except Exception:
-                logger.exception("run %d of source %r: cannot record its end", run_id, run.source)
+                logger.exception("runs %s: cannot record their end", list(run_ids.values()))
             finally:
-                self._end(run, "failed")
-            raise RunError(f"source {run.source!r}: {error}") from exc
-        logger.info(
-            "run %d of source %r started (%s, pid %d, timeout %gs)",
-            run_id,
-            run.source,
-            run.trigger,
-            run.process.pid,
-            run.timeout,
-        )
-        self._keep(asyncio.ensure_future(self._supervise(run)))
+                self._finish_batch(batch, dict.fromkeys(run_ids.values(), "failed"))
+            names = ", ".join(repr(r.source) for r in runs)
+            batch.spawned.set_exception(RunError(f"source {names}: {error}"))
+            return
+        self.children_started += 1
+        batch.spawned.set_result(None)
+        for run in runs:
+            logger.info(
+                "run %d of source %r started (%s, pid %d%s, timeout %gs)",
+                run.run_id,
+                run.source,
+                run.trigger,
+                batch.process.pid,
+                f", batch of {len(runs)}" if len(runs) > 1 else "",
+                run.timeout,
+            )
+        self._keep(asyncio.ensure_future(self._supervise(batch)))
         if self._closing:  # shutdown began while this one was being started
             self._keep(
                 asyncio.ensure_future(
-                    self._stop(run, "cancelled", "feedmill shut down during the run", self.grace)
+                    self._stop(batch, "cancelled", "feedmill shut down during the run", self.grace)
                 )
             )
-        return run_id
 
-    async def _spawn(self, command: list[str], log_path: Path) -> asyncio.subprocess.Process:
+    async def _abandon(self, batch: _Batch, outcome: str, error: str) -> None:
+        """Record the runs of a batch that never got a child."""
+        ids = [r.run_id for r in batch.runs if r.run_id is not None]
+        try:
+            await asyncio.to_thread(self._record_failure, ids, error, outcome)
+        except Exception:
+            logger.exception("runs %s: cannot record their end", ids)
+        finally:
+            self._finish_batch(batch, dict.fromkeys(ids, outcome))
+        if batch.spawned is not None and not batch.spawned.done():
+            batch.spawned.set_exception(ShuttingDown(error))
+
+    async def _spawn(
+        self, command: list[str], log_path: Path, timeouts: dict[str, float]
+    ) -> asyncio.subprocess.Process:
         env = dict(
             os.environ,
             FEEDMILL_CONFIG=str(self.child_config()),
             FEEDMILL_DATA_DIR=str(self.data_dir),
         )
+        env[TIMEOUTS_ENV] = json.dumps(timeouts)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             return await asyncio.create_subprocess_exec(
@@ -312,45 +466,58 @@ class RunManager:
                 start_new_session=True,
             )
 
-    async def _supervise(self, run: _Run) -> None:
-        """Wait for the child (stopping it at the timeout), then close the run's record."""
-        assert run.process is not None and run.run_id is not None
-        outcome = "failed"
+    async def _supervise(self, batch: _Batch) -> None:
+        """Wait for the child (stopping it at the timeout), then close the runs' records."""
+        assert batch.process is not None
+        outcomes: dict[int, str] = {}
         try:
             try:
-                returncode = await asyncio.wait_for(run.process.wait(), run.timeout)
+                returncode = await asyncio.wait_for(batch.process.wait(), batch.timeout)
             except TimeoutError:
-                error = f"timed out after {run.timeout:g}s"
-                logger.warning("run %d of source %r %s: stopping it", run.run_id, run.source, error)
-                await self._stop(run, "timeout", error, self.grace)
-                returncode = await run.process.wait()
-            outcome = await asyncio.to_thread(self._close_run, run, returncode)
+                error = f"timed out after {batch.timeout:g}s"
+                for run in batch.runs:
+                    logger.warning(
+                        "run %d of source %r %s: stopping it", run.run_id, run.source, error
+                    )
+                await self._stop(batch, "timeout", error, self.grace)
+                returncode = await batch.process.wait()
+            outcomes = await asyncio.to_thread(self._close_runs, batch, returncode)
         except Exception:
-            logger.exception("run %d of source %r: cannot record its end", run.run_id, run.source)
+            logger.exception("runs of %s: cannot record their end", [r.source for r in batch.runs])
         finally:
-            self._end(run, outcome)
+            self._finish_batch(batch, outcomes)
 
-    async def _stop(self, run: _Run, reason: str, error: str, grace: float) -> None:
+    async def _stop(self, batch: _Batch, reason: str, error: str, grace: float) -> None:
         """SIGTERM the child's group; SIGKILL it if it is still there after ``grace``."""
-        process = run.process
+        process = batch.process
         if process is None or process.returncode is not None:
             return
-        if run.stop_reason is None:
-            run.stop_reason, run.stop_error = reason, error
-        if not run.term_sent:
-            run.term_sent = True
+        if batch.stop_reason is None:
+            batch.stop_reason, batch.stop_error = reason, error
+        if not batch.term_sent:
+            batch.term_sent = True
             _signal_group(process, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), grace)
         except TimeoutError:
             logger.warning(
-                "run %d of source %r: still running %gs after SIGTERM, killing it",
-                run.run_id,
-                run.source,
+                "crawler process %d (%s): still running %gs after SIGTERM, killing it",
+                process.pid,
+                ", ".join(r.source for r in batch.runs),
                 grace,
             )
             _signal_group(process, signal.SIGKILL)
             await process.wait()
+
+    def _finish_batch(self, batch: _Batch, outcomes: dict[int, str]) -> None:
+        """End every run of the batch (``failed`` where no outcome is known), free its slot."""
+        self._active.discard(batch)
+        for run in batch.runs:
+            self._end(run, outcomes.get(run.run_id or -1, "failed"))
+        if not self._closing:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to dispatch
+                asyncio.get_running_loop()
+                self._dispatch()
 
     def _end(self, run: _Run, outcome: str) -> None:
         if self._runs.get(run.source) is run:
@@ -373,69 +540,101 @@ class RunManager:
         with SQLiteStore(self.store_path) as store:
             return store.get_run(run_id)
 
-    def _record_spawn_failure(self, run_id: int, error: str) -> None:
+    def _record_failure(self, run_ids: list[int], error: str, outcome: str = "failed") -> None:
         with SQLiteStore(self.store_path) as store:
-            store.finish_run(run_id, "failed", error=error)
+            for run_id in run_ids:
+                store.finish_run(run_id, outcome, error=error)
 
-    def _close_run(self, run: _Run, returncode: int) -> str:
-        """Finish the run row if the child did not, attach the log tail; the outcome."""
-        assert run.run_id is not None
-        tail = read_log_tail(run.log_path) if run.log_path else ""
+    def _close_runs(self, batch: _Batch, returncode: int) -> dict[int, str]:
+        """Finish the run rows the child did not, attach the log tails; the outcomes."""
+        limit = _BATCH_LOG_BYTES if len(batch.runs) > 1 else _LOG_TAIL_BYTES
+        text = read_log_tail(batch.log_path, None, limit) if batch.log_path else ""
+        tails = split_batch_log(text, [r.source for r in batch.runs])
         status = _describe_status(returncode)
+        outcomes: dict[int, str] = {}
         with SQLiteStore(self.store_path) as store:
-            row = store.get_run(run.run_id)
-            if row is None:
-                logger.error("run %d of source %r vanished from the store", run.run_id, run.source)
-                return "failed"
-            if row.outcome == "running" or (
-                run.stop_reason == "timeout" and row.outcome != "timeout"
-            ):
-                # The child died before recording the end, or recorded a SIGTERM as
-                # "cancelled" when it was the timeout that stopped it.
-                outcome = run.stop_reason or "failed"
-                if run.stop_reason:
-                    error = f"{run.stop_error}; the crawler process {status}"
-                else:
-                    error = f"the crawler process {status} before the run ended"
-                counts = {name: getattr(row, name) for name in RUN_COUNTS}
-                store.finish_run(run.run_id, outcome, counts, error=error, log_tail=tail)
-            else:
-                if returncode != 0:
-                    logger.warning(
-                        "run %d of source %r: recorded %s, but the crawler process %s",
-                        run.run_id,
-                        run.source,
-                        row.outcome,
-                        status,
+            for run in batch.runs:
+                assert run.run_id is not None
+                tail = tails.get(run.source, "")
+                row = store.get_run(run.run_id)
+                if row is None:
+                    logger.error(
+                        "run %d of source %r vanished from the store", run.run_id, run.source
                     )
-                set_log_tail(self.store_path, run.run_id, tail)
-            final = store.get_run(run.run_id)
-        assert final is not None
-        logger.info(
-            "run %d of source %r ended: %s; fetched %d, new %d, updated %d, unchanged %d, "
-            "failed %d (%.1fs)%s",
-            final.id,
-            final.source,
-            final.outcome,
-            *(getattr(final, name) for name in RUN_COUNTS),
-            time.monotonic() - run.started,
-            f": {final.error}" if final.error and final.outcome != "ok" else "",
-        )
-        return final.outcome
+                    outcomes[run.run_id] = "failed"
+                    continue
+                if row.outcome == "running" or (
+                    batch.stop_reason == "timeout" and row.outcome == "cancelled"
+                ):
+                    # The child died before recording the end, or recorded a SIGTERM as
+                    # "cancelled" when it was the timeout that stopped it.
+                    outcome = batch.stop_reason or "failed"
+                    if batch.stop_reason:
+                        error = f"{batch.stop_error}; the crawler process {status}"
+                    else:
+                        error = f"the crawler process {status} before the run ended"
+                    counts = {name: getattr(row, name) for name in RUN_COUNTS}
+                    store.finish_run(run.run_id, outcome, counts, error=error, log_tail=tail)
+                else:
+                    if returncode != 0:
+                        logger.warning(
+                            "run %d of source %r: recorded %s, but the crawler process %s",
+                            run.run_id,
+                            run.source,
+                            row.outcome,
+                            status,
+                        )
+                    set_log_tail(self.store_path, run.run_id, tail)
+                final = store.get_run(run.run_id)
+                assert final is not None
+                outcomes[run.run_id] = final.outcome
+                logger.info(
+                    "run %d of source %r ended: %s; fetched %d, new %d, updated %d, "
+                    "unchanged %d, failed %d (%.1fs)%s",
+                    final.id,
+                    final.source,
+                    final.outcome,
+                    *(getattr(final, name) for name in RUN_COUNTS),
+                    time.monotonic() - run.started,
+                    f": {final.error}" if final.error and final.outcome != "ok" else "",
+                )
+        return outcomes
 
 
-def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a log file ("" when it cannot be read)."""
+def split_batch_log(text: str, sources: list[str], lines: int = LOG_TAIL_LINES) -> dict[str, str]:
+    """Each source's part of a batch child's log (from its ``crawler.run`` marker to the
+    next one), its last ``lines`` lines; a batch of one gets the whole log's tail."""
+    all_lines = text.splitlines()
+    if len(sources) == 1:
+        return {sources[0]: "\n".join(all_lines[-lines:])}
+    markers = {MARKER.format(source=name): name for name in sources}
+    parts: dict[str, list[str]] = {name: [] for name in sources}
+    current: str | None = None
+    for line in all_lines:
+        for marker, name in markers.items():
+            if line.endswith(marker):
+                current = name
+                break
+        if current is not None:
+            parts[current].append(line)
+    return {name: "\n".join(part[-lines:]) for name, part in parts.items()}
+
+
+def read_log_tail(
+    path: Path, lines: int | None = LOG_TAIL_LINES, max_bytes: int = _LOG_TAIL_BYTES
+) -> str:
+    """The last ``lines`` lines (all of its last 64 KiB when None) of a log file ("" when
+    it cannot be read)."""
     try:
         with open(path, "rb") as log:
             log.seek(0, os.SEEK_END)
             size = log.tell()
-            log.seek(max(0, size - _LOG_TAIL_BYTES))
+            log.seek(max(0, size - max_bytes))
             data = log.read()
     except OSError:
         return ""
     text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+    return text if lines is None else "\n".join(text.splitlines()[-lines:])
 
 
 def _describe_status(returncode: int) -> str:

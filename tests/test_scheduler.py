@@ -81,11 +81,12 @@ def files_source(name: str, schedule: str = "") -> str:
     return f'\n[sources.{name}]\nkind = "files"\npath = "seeds"\n{schedule}\n'
 
 
-def commands(**by_source: list[str]) -> Callable[[str, dict[str, int]], list[str]]:
+def commands(**by_source: list[str]) -> Callable[[list[str], dict[str, int]], list[str]]:
     """command_for: the given command for some sources, the real crawler for the others."""
 
-    def command_for(source: str, run_ids: dict[str, int]) -> list[str]:
-        return by_source.get(source) or crawler_command(source, run_ids)
+    def command_for(sources: list[str], run_ids: dict[str, int]) -> list[str]:
+        [source] = sources  # these tests do not batch
+        return by_source.get(source) or crawler_command(sources, run_ids)
 
     return command_for
 
@@ -162,7 +163,7 @@ def test_unknown_source_unknown_run_and_a_child_that_cannot_start(tmp_path: Path
         with pytest.raises(KeyError):
             await manager.wait(12345)
         # A child that cannot be spawned: the run is recorded failed, the source is free.
-        manager.command_for = lambda source, run_ids: [str(tmp_path / "no-such-program")]
+        manager.command_for = lambda sources, run_ids: [str(tmp_path / "no-such-program")]
         with pytest.raises(RunError, match="cannot start the crawler process"):
             await manager.start("seeds", "api")
         assert manager.running() == {}
@@ -213,7 +214,7 @@ def test_hanging_child_times_out_and_is_killed(tmp_path: Path) -> None:
         assert manager.timeout_for("seeds") == 600.0
         run_id = await manager.start("stuck", "schedule")
         assert manager.running() == {"stuck": run_id}
-        pid = manager._runs["stuck"].process.pid  # type: ignore[union-attr]
+        pid = manager.child_pid("stuck")
         started = time.monotonic()
         outcome = await manager.wait(run_id)
         elapsed = time.monotonic() - started
@@ -251,8 +252,8 @@ def test_timeout_wins_over_the_cancelled_the_child_records_on_sigterm(tmp_path: 
         "time.sleep(60)\n"
     )
 
-    def command_for(source: str, run_ids: dict[str, int]) -> list[str]:
-        return [sys.executable, "-c", script, str(run_ids[source])]
+    def command_for(sources: list[str], run_ids: dict[str, int]) -> list[str]:
+        return [sys.executable, "-c", script, str(run_ids[sources[0]])]
 
     async def scenario() -> int:
         manager = RunManager(
@@ -285,7 +286,7 @@ def test_shutdown_terminates_running_children_and_records_cancelled(tmp_path: Pa
         await manager.start("two", "schedule")
         await asyncio.sleep(0.3)  # let "two" install its handler
         ids = manager.running()
-        pids = [run.process.pid for run in manager._runs.values()]  # type: ignore[union-attr]
+        pids = [manager.child_pid(source) for source in manager.running()]
         started = time.monotonic()
         await manager.shutdown(grace=1.0)
         elapsed = time.monotonic() - started
