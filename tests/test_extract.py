@@ -34,9 +34,12 @@ def no_trafilatura(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make any generic body extraction fail loudly."""
 
     def boom(*args: object, **kwargs: object) -> str:
-        raise AssertionError("trafilatura.extract must not be called")
+        raise AssertionError("trafilatura must not be called")
 
+    # extract_page calls bare_extraction (extract() without its fingerprint), extract()
+    # only with another trafilatura layout: either counts
     monkeypatch.setattr(trafilatura, "extract", boom)
+    monkeypatch.setattr(trafilatura, "bare_extraction", boom)
 
 
 def jsonld_script(data: object) -> str:
@@ -193,13 +196,13 @@ def test_jsonld_article_body_skips_trafilatura(no_trafilatura: None) -> None:
 
 def test_jsonld_teaser_body_falls_back_to_trafilatura(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
-    real = trafilatura.extract
+    real = trafilatura.bare_extraction
 
-    def spy(*args: object, **kwargs: object) -> str | None:
+    def spy(*args: object, **kwargs: object) -> object:
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trafilatura, "extract", spy)
+    monkeypatch.setattr(trafilatura, "bare_extraction", spy)
     data = {
         "@type": "Article",
         "headline": "Tram network",
@@ -606,3 +609,16 @@ def test_structured_data_tolerates_broken_json() -> None:
     data = read_structured(parse_document(article_page(head)), URL)
     assert data.jsonld.title == "Line break"
     assert data.jsonld.authors == ["A"]
+
+
+@pytest.mark.parametrize("name", ["news-cn-fortune-2023", "slashgear-06ee193d"])
+def test_trafilatura_call_matches_extract(name: str) -> None:
+    """_trafilatura skips extract()'s fingerprint only: the HTML it returns is the same."""
+    root = parse_document(fixture_page(name).decode("utf-8", "replace"))
+    assert root is not None
+    for fast in (True, False):
+        expected = trafilatura.extract(
+            root, url=URL, fast=fast, **extract_module.TRAFILATURA_OPTIONS
+        )
+        assert expected
+        assert extract_module._trafilatura(root, URL, fast=fast) == expected
