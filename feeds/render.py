@@ -1,15 +1,24 @@
 """Feed rendering: (feed metadata, articles) → RSS 2.0, Atom 1.0 or JSON Feed 1.1 bytes.
 
 A pure module: no network, no files, no clock. The same input always gives the same bytes,
-because the store only rewrites a feed file when its bytes change. feedgen would stamp the
-current time into ``lastBuildDate``/``updated`` and its own name into ``generator``; both are
-set explicitly here (the feed date is the newest entry's :func:`entry_updated`, or
-``FeedMeta.updated_fallback`` for an empty feed).
+because the store only rewrites a feed file when its bytes change. The feed date is the
+newest entry's :func:`entry_updated` (or ``FeedMeta.updated_fallback`` for an empty feed),
+never the current time.
 
 Every string that reaches a feed passes through :func:`xml_safe` (JSON too, so the three
 formats carry the same text and a lone surrogate cannot break the UTF-8 encoding).
 Text fields (titles, summaries, names) go in as text and are escaped by the serializer;
 content HTML goes in as CDATA (RSS, unless it contains ``]]>``) or escaped text (Atom).
+
+Speed (the performance issue, target 5): a build renders each feed in all three formats,
+so :func:`render_feeds` prepares every entry once (cleaned text, dates in both notations,
+link, content HTML) and hands the same :class:`_Entry` to the three serializers; prepared
+entries of stored articles are also kept by content hash, so a rebuild after a run only
+prepares the articles that changed. RSS and Atom are built directly as lxml trees, element
+for element what feedgen 1.0 builds (the project's first renderer was feedgen code, and
+``tests/test_render_reference.py`` keeps that code as the reference the bytes are checked
+against), without feedgen's per-call validation, locale switching and extension plumbing,
+which cost more than the tree itself.
 """
 
 from __future__ import annotations
@@ -17,34 +26,46 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feeds.article import Article, RelatedLink, article_id, entry_updated
 from feeds.xmltext import xml_safe
 
 __all__ = [
+    "FORMATS",
     "JSON_FEED_VERSION",
     "RENDERERS",
     "FeedMeta",
     "content_html",
     "render_atom",
+    "render_feeds",
     "render_json",
     "render_rss",
 ]
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+FORMATS = ("rss", "atom", "json")
 
 _EXTENSIONS = {"rss": "rss", "atom": "atom", "json": "json"}
 _ATOM_NS = "http://www.w3.org/2005/Atom"
+_CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+_DC_NS = "http://purl.org/dc/elements/1.1/"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What feedgen 1.0 puts in every RSS channel; kept so the bytes stay what they were.
+_RSS_DOCS = "http://www.rssboard.org/rss-specification"
+_RSS_NSMAP = {"dc": _DC_NS, "atom": _ATOM_NS, "content": _CONTENT_NS}
+_ATOM_LINK = f"{{{_ATOM_NS}}}link"
+_CONTENT_ENCODED = f"{{{_CONTENT_NS}}}encoded"
+_DC_CREATOR = f"{{{_DC_NS}}}creator"
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +144,24 @@ def _aware(dt: datetime) -> datetime:
     if dt.tzinfo is None or dt.utcoffset() is None:
         return dt.replace(tzinfo=UTC)
     offset = dt.utcoffset()
-    if offset is not None and offset % timedelta(minutes=1):
+    if offset is not None and offset % _MINUTE:
         return dt.astimezone(UTC)
     return dt
+
+
+def _rfc822(dt: datetime) -> str:
+    """``dt.strftime("%a, %d %b %Y %H:%M:%S %z")`` in the C locale (what feedgen wrote),
+    without feedgen's two ``locale.setlocale`` calls per date; ``dt`` is :func:`_aware`."""
+    # Below 1000 the platform's %Y decides the padding: leave those to strftime.
+    year = str(dt.year) if dt.year >= 1000 else dt.strftime("%Y")
+    offset = dt.utcoffset() or timedelta(0)
+    minutes = offset // _MINUTE
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return (
+        f"{_WEEKDAYS[dt.weekday()]}, {dt.day:02d} {_MONTHS[dt.month - 1]} {year} "
+        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} {sign}{hours:02d}{minutes:02d}"
+    )
 
 
 def _id(article: Article) -> str:
@@ -144,12 +180,6 @@ def _updated(article: Article) -> datetime:
 def _published(article: Article) -> datetime:
     when = article.published or article.first_seen
     return _aware(when) if when is not None else _updated(article)
-
-
-def _feed_updated(meta: FeedMeta, articles: Sequence[Article]) -> datetime:
-    if not articles:
-        return _aware(meta.updated_fallback).astimezone(UTC)
-    return max(_updated(a) for a in articles).astimezone(UTC)
 
 
 def _entry_link(meta: FeedMeta, article: Article) -> str:
@@ -194,26 +224,6 @@ def _feed_title(meta: FeedMeta) -> str:
 # --------------------------------------------------------------------------- content
 
 
-# Content HTML by (id, content hash): a build renders each article three times (RSS,
-# Atom, JSON) and the cleaned HTML is the most expensive part of each; bounded.
-_CONTENT_CACHE: dict[tuple[str, str], str] = {}
-_CONTENT_CACHE_MAX = 4096
-
-
-def _content(article: Article) -> str:
-    """``xml_safe(content_html(article))``, cached for articles read from the store."""
-    if not article.content_hash:
-        return _clean(content_html(article))
-    key = (article.id, article.content_hash)
-    cached = _CONTENT_CACHE.get(key)
-    if cached is None:
-        cached = _clean(content_html(article))
-        if len(_CONTENT_CACHE) >= _CONTENT_CACHE_MAX:
-            _CONTENT_CACHE.clear()
-        _CONTENT_CACHE[key] = cached
-    return cached
-
-
 def content_html(article: Article) -> str:
     """The article's full content as HTML: ``body_html`` (or ``body_text`` as escaped
     ``<p>`` paragraphs, one per non-blank line), then its related links, if any, as a
@@ -243,182 +253,271 @@ def content_html(article: Article) -> str:
     return "\n".join(parts)
 
 
-# --------------------------------------------------------------------------- feedgen glue
+# --------------------------------------------------------------------------- entries
 
 
-class _FeedExtension(BaseExtension):
-    """Adds ``<atom:link rel="hub">`` to an RSS channel (feedgen writes only the self link)."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One article as every format shows it: cleaned, stripped, dated, linked. Prepared
+    once per build (and kept by content hash), so RSS, Atom and JSON share the work."""
 
-    def __init__(self) -> None:
-        self.hub = ""
-
-    def extend_rss(self, feed: etree._Element) -> etree._Element:
-        if self.hub:
-            channel = feed[0]
-            hub = etree.Element(f"{{{_ATOM_NS}}}link", href=self.hub, rel="hub")
-            selfs = channel.findall(f"{{{_ATOM_NS}}}link")
-            if selfs:
-                selfs[-1].addnext(hub)
-            else:
-                channel.append(hub)
-        return feed
-
-
-class _EntryExtension(BaseEntryExtension):
-    """Sets ``xml:lang`` on an Atom entry (the combined feed mixes languages)."""
-
-    def __init__(self) -> None:
-        self.language = ""
-
-    def extend_atom(self, entry: etree._Element) -> etree._Element:
-        if self.language:
-            entry.set(_XML_LANG, self.language)
-        return entry
+    guid: str
+    title: str
+    link: str
+    published: datetime
+    updated: datetime
+    published_iso: str
+    updated_iso: str
+    published_rfc822: str
+    summary: str  # cleaned and stripped; "" when none
+    content: str  # cleaned content HTML; "" when none
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    rights: str
+    language: str
+    body_text: str
+    image: str  # a web URL or ""
+    source: str
+    agency: str
+    publisher: str
+    related: tuple[tuple[str, str], ...]  # (title, url), cleaned
 
 
-def _generator(meta: FeedMeta, fmt: str) -> FeedGenerator:
-    fg = FeedGenerator()
-    fg.register_extension(
-        "feedmill", _FeedExtension, _EntryExtension, atom=fmt == "atom", rss=fmt == "rss"
+def _prepare(meta: FeedMeta, article: Article) -> _Entry:
+    published = _published(article)
+    updated = _updated(article)
+    image = _clean(article.image).strip()
+    return _Entry(
+        guid=_guid(article),
+        title=_entry_title(article),
+        link=_entry_link(meta, article),
+        published=published,
+        updated=updated,
+        published_iso=published.isoformat(),
+        updated_iso=updated.isoformat(),
+        published_rfc822=_rfc822(published),
+        summary=_clean(article.summary).strip(),
+        content=_clean(content_html(article)),
+        authors=tuple(_authors(article)),
+        categories=tuple(_categories(article)),
+        rights=_clean(article.rights).strip(),
+        language=_clean(article.language).strip(),
+        body_text=_clean(article.body_text).strip(),
+        image=image if _is_web_url(image) else "",
+        source=_clean(article.source),
+        agency=_clean(article.agency).strip(),
+        publisher=_clean(article.publisher).strip(),
+        related=tuple((_clean(link.title), _clean(link.url)) for link in _related(article)),
     )
-    fg.title(_feed_title(meta))
-    fg.id(_clean(meta.feed_url("atom")))
-    language = _clean(meta.language).strip()
-    if language:
-        fg.language(language)
-    generator = _clean(meta.generator).strip()
-    version = _clean(meta.generator_version).strip()
-    if fmt == "rss":
-        fg.generator(f"{generator} {version}".strip() if generator else "")
-    else:
-        fg.generator(generator, version=version or None)
-    return fg
+
+
+# Prepared entries of stored articles, by everything they are made of: the store changes
+# ``content_hash`` whenever a content field changes, and the dates and the base URL (the
+# fallback link) complete the key. Bounded: cleared when full.
+_EntryKey = tuple[object, ...]
+_ENTRY_CACHE: dict[_EntryKey, _Entry] = {}
+_ENTRY_CACHE_MAX = 4096
+
+
+def _entry(meta: FeedMeta, article: Article) -> _Entry:
+    if not article.content_hash:  # not from the store: nothing vouches for the content
+        return _prepare(meta, article)
+    key = (
+        article.id,
+        article.content_hash,
+        article.published,
+        article.first_seen,
+        article.updated,
+        meta.base,
+    )
+    entry = _ENTRY_CACHE.get(key)
+    if entry is None:
+        entry = _prepare(meta, article)
+        if len(_ENTRY_CACHE) >= _ENTRY_CACHE_MAX:
+            _ENTRY_CACHE.clear()
+        _ENTRY_CACHE[key] = entry
+    return entry
+
+
+def _entries(meta: FeedMeta, articles: Iterable[Article]) -> list[_Entry]:
+    return [_entry(meta, article) for article in articles]
+
+
+def _feed_updated(meta: FeedMeta, entries: Sequence[_Entry]) -> datetime:
+    if not entries:
+        return _aware(meta.updated_fallback).astimezone(UTC)
+    return max(e.updated for e in entries).astimezone(UTC)
+
+
+def _xml(root: etree._Element) -> bytes:
+    """The document as feedgen serialized it: pretty printed, UTF-8, with a declaration."""
+    return etree.tostring(
+        etree.ElementTree(root), pretty_print=True, encoding="UTF-8", xml_declaration=True
+    )
+
+
+def _text(parent: etree._Element, tag: str, text: object) -> etree._Element:
+    element = etree.SubElement(parent, tag)
+    element.text = text  # type: ignore[assignment]
+    return element
 
 
 # --------------------------------------------------------------------------- RSS
 
 
-def render_rss(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
+def _rss(meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
     """RSS 2.0 with content:encoded, dc:creator and atom:link self (and hub)."""
-    fg = _generator(meta, "rss")
-    fg.load_extension("dc", atom=False, rss=True)
-    # feedgen writes the first rel=self link as atom:link and the *last* link as <link>.
-    fg.link(href=_clean(meta.feed_url("rss")), rel="self", type="application/rss+xml")
-    fg.link(href=_clean(meta.home_url), rel="alternate")
-    fg.description(_first_nonblank(meta.description) or _feed_title(meta))
-    fg.lastBuildDate(_feed_updated(meta, articles))
+    rss = etree.Element("rss", version="2.0", nsmap=_RSS_NSMAP)
+    channel = etree.SubElement(rss, "channel")
+    title = _feed_title(meta)
+    _text(channel, "title", title)
+    _text(channel, "link", _clean(meta.home_url))
+    _text(channel, "description", _first_nonblank(meta.description) or title)
+    etree.SubElement(
+        channel,
+        _ATOM_LINK,
+        href=_clean(meta.feed_url("rss")),
+        rel="self",
+        type="application/rss+xml",
+    )
     hub = _clean(meta.hub).strip()
     if hub:
-        fg.feedmill.hub = hub
+        etree.SubElement(channel, _ATOM_LINK, href=hub, rel="hub")
+    _text(channel, "docs", _RSS_DOCS)
+    generator = _clean(meta.generator).strip()
+    version = _clean(meta.generator_version).strip()
+    if generator:
+        _text(channel, "generator", f"{generator} {version}".strip())
+    language = _clean(meta.language).strip()
+    if language:
+        _text(channel, "language", language)
+    _text(channel, "lastBuildDate", _rfc822(_feed_updated(meta, entries)))
 
-    for article in articles:
-        fe = fg.add_entry(order="append")
-        fe.guid(_guid(article), permalink=False)
-        fe.title(_entry_title(article))
-        fe.link(href=_entry_link(meta, article))
-        fe.pubDate(_published(article))
-        summary = _clean(article.summary).strip()
-        if summary:
+    sub = etree.SubElement
+    for entry in entries:
+        item = sub(channel, "item")
+        sub(item, "title").text = entry.title
+        sub(item, "link").text = entry.link
+        body = entry.content
+        # lxml refuses "]]>" inside CDATA; escaped text is equivalent for readers.
+        content = (body if "]]>" in body else etree.CDATA(body)) if body else None
+        if entry.summary:
             # RSS readers treat <description> as HTML: escape so the summary stays text.
-            fe.summary(html.escape(summary, quote=False))
-        body = _content(article)
-        if body:
-            # lxml refuses "]]>" inside CDATA; escaped text is equivalent for readers.
-            fe.content(body, type=None if "]]>" in body else "CDATA")
-        authors = _authors(article)
-        if authors:
-            fe.dc.dc_creator("、".join(authors))
-        for category in _categories(article):
-            fe.category(term=category)
-    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+            sub(item, "description").text = html.escape(entry.summary, quote=False)
+            if content is not None:
+                sub(item, _CONTENT_ENCODED).text = content
+        elif content is not None:
+            sub(item, "description").text = content
+        sub(item, "guid", isPermaLink="false").text = entry.guid
+        for category in entry.categories:
+            sub(item, "category").text = category
+        sub(item, "pubDate").text = entry.published_rfc822
+        if entry.authors:
+            sub(item, _DC_CREATOR).text = "、".join(entry.authors)
+    return _xml(rss)
+
+
+def render_rss(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
+    """RSS 2.0 with content:encoded, dc:creator and atom:link self (and hub)."""
+    return _rss(meta, _entries(meta, articles))
 
 
 # --------------------------------------------------------------------------- Atom
 
 
-def render_atom(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
+def _atom(meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
     """Atom 1.0; a feed-level author covers entries that name none."""
-    fg = _generator(meta, "atom")
-    fg.author(name=_first_nonblank(meta.author, meta.title, meta.name) or "feedmill")
-    fg.link(href=_clean(meta.home_url), rel="alternate", type="text/html")
-    fg.link(href=_clean(meta.feed_url("atom")), rel="self", type="application/atom+xml")
+    feed = etree.Element("feed", xmlns=_ATOM_NS)
+    language = _clean(meta.language).strip()
+    if language:
+        feed.set(_XML_LANG, language)
+    _text(feed, "id", _clean(meta.feed_url("atom")))
+    _text(feed, "title", _feed_title(meta))
+    _text(feed, "updated", _feed_updated(meta, entries).isoformat())
+    author = etree.SubElement(feed, "author")
+    _text(author, "name", _first_nonblank(meta.author, meta.title, meta.name) or "feedmill")
+    etree.SubElement(feed, "link", href=_clean(meta.home_url), rel="alternate", type="text/html")
+    etree.SubElement(
+        feed, "link", href=_clean(meta.feed_url("atom")), rel="self", type="application/atom+xml"
+    )
     hub = _clean(meta.hub).strip()
     if hub:
-        fg.link(href=hub, rel="hub")
+        etree.SubElement(feed, "link", href=hub, rel="hub")
+    generator = _clean(meta.generator).strip()
+    version = _clean(meta.generator_version).strip()
+    if generator:
+        element = _text(feed, "generator", generator)
+        if version:
+            element.set("version", version)
     description = _clean(meta.description).strip()
     if description:
-        fg.subtitle(description)
-    fg.updated(_feed_updated(meta, articles))
+        _text(feed, "subtitle", description)
 
-    for article in articles:
-        fe = fg.add_entry(order="append")
-        fe.id(_guid(article))
-        fe.title(_entry_title(article))
-        fe.link(href=_entry_link(meta, article), rel="alternate", type="text/html")
-        fe.published(_published(article))
-        fe.updated(_updated(article))
-        for name in _authors(article):
-            fe.author(name=name)
-        summary = _clean(article.summary).strip()
-        if summary:
-            fe.summary(summary, type="text")
-        body = _content(article)
-        if body:
-            fe.content(body, type="html")
-        rights = _clean(article.rights).strip()
-        if rights:
-            fe.rights(rights)
-        for category in _categories(article):
-            fe.category(term=category)
-        language = _clean(article.language).strip()
-        if language:
-            fe.feedmill.language = language
-    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    sub = etree.SubElement
+    for entry in entries:
+        item = sub(feed, "entry")
+        sub(item, "id").text = entry.guid
+        sub(item, "title").text = entry.title
+        sub(item, "updated").text = entry.updated_iso
+        for name in entry.authors:
+            sub(sub(item, "author"), "name").text = name
+        if entry.content:
+            sub(item, "content", type="html").text = entry.content
+        # feedgen 1.0 wrote entry links with href only (its rel/type code reads the new
+        # element instead of the link); rel="alternate" is Atom's default anyway.
+        sub(item, "link", href=entry.link)
+        if entry.summary:
+            sub(item, "summary", type="text").text = entry.summary
+        for category in entry.categories:
+            sub(item, "category", term=category)
+        sub(item, "published").text = entry.published_iso
+        if entry.rights:
+            sub(item, "rights").text = entry.rights
+        if entry.language:
+            item.set(_XML_LANG, entry.language)
+    return _xml(feed)
+
+
+def render_atom(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
+    """Atom 1.0; a feed-level author covers entries that name none."""
+    return _atom(meta, _entries(meta, articles))
 
 
 # --------------------------------------------------------------------------- JSON Feed
 
 
-def _json_item(meta: FeedMeta, article: Article) -> dict[str, object]:
+def _json_item(entry: _Entry) -> dict[str, object]:
     item: dict[str, object] = {
-        "id": _guid(article),
-        "url": _entry_link(meta, article),
-        "title": _entry_title(article),
-        "content_html": _content(article),
+        "id": entry.guid,
+        "url": entry.link,
+        "title": entry.title,
+        "content_html": entry.content,
     }
-    body_text = _clean(article.body_text).strip()
-    if body_text:
-        item["content_text"] = body_text
-    summary = _clean(article.summary).strip()
-    if summary:
-        item["summary"] = summary
-    image = _clean(article.image).strip()
-    if _is_web_url(image):
-        item["image"] = image
-    item["date_published"] = _published(article).isoformat()
-    item["date_modified"] = _updated(article).isoformat()
-    authors = _authors(article)
-    if authors:
-        item["authors"] = [{"name": name} for name in authors]
-    categories = _categories(article)
-    if categories:
-        item["tags"] = categories
-    language = _clean(article.language).strip()
-    if language:
-        item["language"] = language
+    if entry.body_text:
+        item["content_text"] = entry.body_text
+    if entry.summary:
+        item["summary"] = entry.summary
+    if entry.image:
+        item["image"] = entry.image
+    item["date_published"] = entry.published_iso
+    item["date_modified"] = entry.updated_iso
+    if entry.authors:
+        item["authors"] = [{"name": name} for name in entry.authors]
+    if entry.categories:
+        item["tags"] = list(entry.categories)
+    if entry.language:
+        item["language"] = entry.language
     item["_feedmill"] = {
-        "source": _clean(article.source),
-        "agency": _clean(article.agency).strip(),
-        "publisher": _clean(article.publisher).strip(),
-        "rights": _clean(article.rights).strip(),
-        "related": [
-            {"title": _clean(link.title), "url": _clean(link.url)} for link in _related(article)
-        ],
+        "source": entry.source,
+        "agency": entry.agency,
+        "publisher": entry.publisher,
+        "rights": entry.rights,
+        "related": [{"title": title, "url": url} for title, url in entry.related],
     }
     return item
 
 
-def render_json(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
+def _json(meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
     """JSON Feed 1.1, UTF-8, keys in a fixed order."""
     feed: dict[str, object] = {
         "version": JSON_FEED_VERSION,
@@ -438,10 +537,43 @@ def render_json(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
     hub = _clean(meta.hub).strip()
     if hub:
         feed["hubs"] = [{"type": "WebSub", "url": hub}]
-    feed["items"] = [_json_item(meta, article) for article in articles]
+    feed["items"] = [_json_item(entry) for entry in entries]
     # Compact: the C encoder (indent= falls back to the pure-Python one, half the cost).
     text = json.dumps(feed, ensure_ascii=False, separators=(",", ":"))
     return (text + "\n").encode("utf-8")
+
+
+def render_json(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
+    """JSON Feed 1.1, UTF-8, keys in a fixed order."""
+    return _json(meta, _entries(meta, articles))
+
+
+# --------------------------------------------------------------------------- all three
+
+
+_SERIALIZERS: dict[str, Callable[[FeedMeta, Sequence[_Entry]], bytes]] = {
+    "rss": _rss,
+    "atom": _atom,
+    "json": _json,
+}
+
+
+def render_feeds(
+    meta: FeedMeta, articles: Sequence[Article], formats: Iterable[str] = FORMATS
+) -> dict[str, bytes]:
+    """Each of ``formats`` (default all three) as :data:`RENDERERS` would render it, with
+    the entries prepared once for all of them (what a build does)."""
+    entries = _entries(meta, articles)
+    out: dict[str, bytes] = {}
+    for fmt in formats:
+        try:
+            serialize = _SERIALIZERS[fmt]
+        except KeyError:
+            raise ValueError(
+                f"unknown feed format {fmt!r}; expected one of rss, atom, json"
+            ) from None
+        out[fmt] = serialize(meta, entries)
+    return out
 
 
 RENDERERS: dict[str, tuple[Callable[[FeedMeta, Sequence[Article]], bytes], str]] = {
