@@ -4,10 +4,21 @@ A feed file is replaced with ``os.replace`` from a temporary file in the same fo
 a reader (or the HTTP server) sees the old feed or the new one, never half of one; and
 an unchanged feed keeps its bytes and its modification time, so its ETag and
 Last-Modified do not churn and readers are not told to download it again.
+
+A rebuild after a run touches only the feeds whose articles changed, and does not even
+render the others: next to each feed's files a small ``.<name>.inputs`` record keeps a
+digest of what the files were rendered from (the renderer version, the feed's metadata,
+and each entry's id, content hash and dates, which the store changes on every edit)
+and the size and mtime of each file written. When a build finds the same digest and
+the files as recorded, the feed is current and is skipped: a refresh of an unchanged
+source then costs the store query and nothing else. Anything unexpected (no record, a
+file replaced or deleted by hand, an article without a content hash) renders as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -19,7 +30,7 @@ from feeds import __version__
 from feeds.article import Article, language_tag
 from feeds.config import COMBINED_FEED, Config, EntryFilter, Source
 from feeds.pages import STYLESHEET_HREF, with_stylesheet
-from feeds.render import RENDERERS, FeedMeta
+from feeds.render import FORMATS, FeedMeta, render_feeds
 from feeds.store import SQLiteStore
 
 logger = logging.getLogger(__name__)
@@ -27,6 +38,9 @@ logger = logging.getLogger(__name__)
 FEEDS_SUBDIR = "feeds"
 EXTENSIONS = {"rss": "rss", "atom": "atom", "json": "json"}
 FILTER_LOOKBACK = 5  # a filtered feed looks at this many times feed_size articles
+# Bump when the renderer's output changes for the same input, so that feeds recorded as
+# current are rendered again.
+RENDER_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +109,14 @@ def build_feeds(
     written: list[FeedFile] = []
     for name in wanted:
         meta, articles = feed_content(config, store, name)
-        for fmt, (render, _content_type) in RENDERERS.items():
-            path = feed_path(out_dir, name, fmt)
-            data = render(meta, articles)
+        inputs = _inputs_digest(meta, articles)
+        paths = {fmt: feed_path(out_dir, name, fmt) for fmt in FORMATS}
+        if inputs is not None and _is_current(out_dir, name, inputs, paths):
+            written.extend(FeedFile(name, fmt, paths[fmt], False, len(articles)) for fmt in FORMATS)
+            continue
+        files: dict[str, list[int]] = {}
+        for fmt, data in render_feeds(meta, articles).items():
+            path = paths[fmt]
             if fmt in ("rss", "atom"):
                 # Opened in a browser, the feed shows as a page instead of raw XML.
                 data = with_stylesheet(data, STYLESHEET_HREF)
@@ -105,7 +124,58 @@ def build_feeds(
             written.append(FeedFile(name, fmt, path, changed, len(articles)))
             if changed:
                 logger.info("wrote %s (%d entries)", path, len(articles))
+            files[fmt] = _file_key(path)
+        if inputs is not None:
+            _record_inputs(out_dir, name, inputs, files)
     return written
+
+
+# --------------------------------------------------------------------------- skip
+
+
+def _inputs_digest(meta: FeedMeta, articles: list[Article]) -> str | None:
+    """A digest of everything a feed's bytes depend on; None when an article did not come
+    from the store (no content hash vouches for its content)."""
+    digest = hashlib.sha256()
+    digest.update(f"{RENDER_VERSION}\n{STYLESHEET_HREF}\n{meta!r}\n".encode())
+    for a in articles:
+        if not a.content_hash:
+            return None
+        stamp = (a.id, a.content_hash, a.published, a.date_guessed, a.first_seen, a.updated)
+        digest.update(repr(stamp).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _inputs_path(out_dir: Path, name: str) -> Path:
+    # A dot file: neither the server nor the nginx example serve names starting with one.
+    return out_dir / f".{name}.inputs"
+
+
+def _file_key(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def _is_current(out_dir: Path, name: str, inputs: str, paths: dict[str, Path]) -> bool:
+    """Whether the files of ``name`` were rendered from ``inputs`` and are untouched."""
+    try:
+        record = json.loads(_inputs_path(out_dir, name).read_text(encoding="utf-8"))
+        if record.get("inputs") != inputs:
+            return False
+        files = record["files"]
+        return all(files.get(fmt) == _file_key(path) for fmt, path in paths.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _record_inputs(out_dir: Path, name: str, inputs: str, files: dict[str, list[int]]) -> None:
+    """Note what the files of ``name`` were rendered from (best effort: without the
+    record the next build renders again, which is only slower)."""
+    record = json.dumps({"inputs": inputs, "files": files}, sort_keys=True).encode("utf-8")
+    try:
+        write_if_changed(_inputs_path(out_dir, name), record, sync=False)
+    except OSError as exc:
+        logger.warning("%s: cannot record the feed's inputs: %s", out_dir, exc)
 
 
 def feed_content(config: Config, store: SQLiteStore, name: str) -> tuple[FeedMeta, list[Article]]:
@@ -138,8 +208,9 @@ def _filtered(
     return kept[:size]
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically replace ``path`` with ``data`` unless it already holds exactly that."""
+def write_if_changed(path: Path, data: bytes, *, sync: bool = True) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it already holds exactly that
+    (``sync=False``: without fsync, for files that are only a cache)."""
     try:
         if path.read_bytes() == data:
             return False
@@ -150,8 +221,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
