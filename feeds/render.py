@@ -41,6 +41,7 @@ __all__ = [
     "JSON_FEED_VERSION",
     "RENDERERS",
     "FeedMeta",
+    "clear_cache",
     "content_html",
     "render_atom",
     "render_feeds",
@@ -337,6 +338,11 @@ def _entry(meta: FeedMeta, article: Article) -> _Entry:
             _ENTRY_CACHE.clear()
         _ENTRY_CACHE[key] = entry
     return entry
+
+
+def clear_cache() -> None:
+    """Forget the prepared entries (a benchmark's cold runs; tests)."""
+    _ENTRY_CACHE.clear()
 
 
 def _entries(meta: FeedMeta, articles: Iterable[Article]) -> list[_Entry]:

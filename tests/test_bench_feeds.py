@@ -58,6 +58,20 @@ def test_feeds_render_bench_reports_its_figures(tmp_path: Path) -> None:
     assert all(positive(size) for size in result["feed_bytes"].values())
     assert isinstance(result["met"], bool)
     assert "latest-50 RSS+Atom+JSON" in done.stdout
+    assert result["rebuild"]["rebuild_files_rewritten"] == 0  # not timing: a behaviour
+    assert result["rebuild"]["rebuild_untouched"] is True
+    check_rows(result["rows"])
+
+
+def check_rows(rows: object) -> None:
+    """The rows a combined report merges: figure, feedmill, baseline, ratio, target, met."""
+    assert isinstance(rows, list) and rows
+    for row in rows:
+        assert set(row) == {"figure", "feedmill", "baseline", "ratio", "target", "met"}, row
+        assert isinstance(row["figure"], str) and row["figure"]
+        assert isinstance(row["feedmill"], int | float)
+        assert row["met"] in (True, False, None)
+    assert any(isinstance(row["met"], bool) for row in rows)
 
 
 def test_serving_bench_reports_its_figures(tmp_path: Path) -> None:
