@@ -353,6 +353,18 @@ def _finish_body(fragment: str, base_url: str) -> tuple[str, str]:
     return serialize_children(root), tree_to_text(root)
 
 
+def _finish_elements(elements: list[HtmlElement], base_url: str) -> tuple[str, str]:
+    """Like :func:`_finish_body` on the elements' serialisation, without the round trip
+    through a string: copies of the elements in a ``<div>``, cleaned."""
+    root = html.Element("div")
+    for element in elements:
+        copy = deepcopy(element)
+        copy.tail = None
+        root.append(copy)
+    clean_body_tree(root, base_url)
+    return serialize_children(root), tree_to_text(root)
+
+
 def _jsonld_body(jsonld: StructuredFields, base_url: str) -> tuple[str, str] | None:
     """The JSON-LD articleBody as (html, text) when it is the whole article."""
     body = jsonld.body
@@ -756,7 +768,10 @@ def extract_page(
     # body: rules, JSON-LD articleBody, trafilatura
     body_pair: tuple[str, str] | None = None
     if rule.body_html:
-        pair = _finish_body(rule.body_html, url)
+        if rule.body_elements:
+            pair = _finish_elements(rule.body_elements, url)
+        else:
+            pair = _finish_body(rule.body_html, url)
         if pair[1]:
             body_pair, layers["body"] = pair, "rules"
     if body_pair is None:

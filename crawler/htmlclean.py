@@ -432,6 +432,12 @@ def _remove_empty(root: HtmlElement) -> None:
 
 def serialize_children(root: HtmlElement) -> str:
     """The content of ``root`` as an HTML fragment string (no wrapper element)."""
+    if not root.attrib and isinstance(root.tag, str):
+        # one serialiser call for the whole tree, wrapper cut off, instead of one per child
+        whole = html.tostring(root, encoding="unicode", with_tail=False)
+        opening, closing = f"<{root.tag}>", f"</{root.tag}>"
+        if whole.startswith(opening) and whole.endswith(closing):
+            return whole[len(opening) : -len(closing)].strip()
     parts = []
     if root.text and root.text.strip():
         parts.append(_escape(root.text))

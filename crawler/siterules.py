@@ -104,6 +104,9 @@ class RuleFields:
     date: str = ""  # the raw date text or attribute value (parsed by the caller)
     authors: list[str] = field(default_factory=list)
     related: list[RelatedLink] = field(default_factory=list)
+    # the matched body elements themselves (in the page's tree), so the extractor can
+    # copy them instead of parsing body_html again
+    body_elements: list[Any] = field(default_factory=list, compare=False, repr=False)
 
 
 # -- expressions -----------------------------------------------------------------------
@@ -313,9 +316,10 @@ def _first_text(root: Any, expressions: tuple[str, ...], origin: str) -> str:
     return ""
 
 
-def _body(root: Any, expressions: tuple[str, ...], origin: str) -> str:
-    """The elements the first matching expression finds, serialised and concatenated in
-    document order; an element inside one already taken is skipped (as ftr does)."""
+def _body(root: Any, expressions: tuple[str, ...], origin: str) -> tuple[list[Any], str]:
+    """The elements the first matching expression finds, in document order, and their
+    serialisation concatenated; an element inside one already taken is skipped (as ftr
+    does), and elements that serialise to white space only do not count as a match."""
     for expr in expressions:
         taken: list[etree._Element] = []
         for item in _results(root, expr, origin):
@@ -326,8 +330,8 @@ def _body(root: Any, expressions: tuple[str, ...], origin: str) -> str:
             taken.append(item)
         parts = [html.tostring(el, encoding="unicode", with_tail=False) for el in taken]
         if any(part.strip() for part in parts):
-            return "".join(parts)
-    return ""
+            return taken, "".join(parts)
+    return [], ""
 
 
 def _authors(root: Any, expressions: tuple[str, ...], origin: str) -> list[str]:
@@ -377,9 +381,11 @@ def apply_rules(root: html.HtmlElement, rules: SiteRules, base_url: str) -> Rule
     """Apply ``strip*`` directives to ``root`` in place, then evaluate the field rules."""
     strip_page(root, rules)
     origin = rules.origin
+    body_elements, body_html = _body(root, rules.body, origin)
     return RuleFields(
         title=_first_text(root, rules.title, origin),
-        body_html=_body(root, rules.body, origin),
+        body_html=body_html,
+        body_elements=body_elements,
         date=_first_text(root, rules.date, origin),
         authors=_authors(root, rules.author, origin),
         related=_related(root, rules.related, base_url, origin),
