@@ -159,6 +159,7 @@ def _not_modified_since(header: str, mtime: float) -> bool:
     return int(mtime) <= since.timestamp()
 
 
+@lru_cache(maxsize=256)
 def _accepts_gzip(header: str) -> bool:
     """Whether ``Accept-Encoding`` allows gzip (q-values respected, ``*`` understood)."""
     gzip_q: float | None = None
@@ -248,16 +249,38 @@ def cache_seconds(config: Config, name: str) -> int:
 class _FileVersion:
     """One version of a served file, read and prepared once."""
 
-    key: tuple[int, int]  # (mtime_ns, size)
+    key: tuple[int, int, int]  # (mtime_ns, size, inode): a rename always changes it
     body: bytes
     gzipped: bytes | None  # None when compression does not pay
     etag: str
     gzip_etag: str
     mtime: float
+    last_modified: str  # the HTTP date of mtime, formatted once
 
-    @property
-    def last_modified(self) -> str:
-        return _http_date(self.mtime)
+
+@dataclass(frozen=True, slots=True)
+class _FeedRoute:
+    """A feed file name that passed every check under one configuration, with what does
+    not change between requests: the fast path's state (see :meth:`_Server.feed`)."""
+
+    config: Config  # checked against this configuration (a reload makes a new object)
+    name: str
+    path: Path
+    path_str: str
+    content_type: str
+    cache_control: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """The header sets of one feed version under one route, built once: a 304 or a 200
+    is then a copy of a ready mapping."""
+
+    version: _FileVersion
+    route: _FeedRoute
+    not_modified: dict[str, dict[str, str]]  # by the ETag the request matched exactly
+    plain: dict[str, str]
+    gzip: dict[str, str] | None
 
 
 def _read_version(path: Path) -> _FileVersion | None:
@@ -275,17 +298,44 @@ def _read_version(path: Path) -> _FileVersion | None:
             return None
         body = handle.read()
     etag = _etag(body)
-    gzipped = None
+    gzipped: bytes | None = None
     if len(body) >= GZIP_MIN_SIZE:
         packed = gzip.compress(body, compresslevel=9, mtime=0)
         gzipped = packed if len(packed) < len(body) else None
     return _FileVersion(
-        key=(info.st_mtime_ns, info.st_size),
+        key=(info.st_mtime_ns, info.st_size, info.st_ino),
         body=body,
         gzipped=gzipped,
         etag=etag,
         gzip_etag=etag[:-1] + '-gz"',
         mtime=info.st_mtime,
+        last_modified=_http_date(info.st_mtime),
+    )
+
+
+def _prepare(version: _FileVersion, route: _FeedRoute) -> _Prepared:
+    """The header sets :meth:`_Server._send_version` would build for ``version``, for
+    the cases the fast path answers: a 304 to an ``If-None-Match`` that is exactly one
+    of its ETags, and a 200 with or without gzip."""
+    common = {
+        "Last-Modified": version.last_modified,
+        "Cache-Control": route.cache_control,
+        "Vary": "Accept-Encoding",
+    }
+    return _Prepared(
+        version=version,
+        route=route,
+        # _send_version accepts either ETag of the file and answers with the one matched.
+        not_modified={tag: {"ETag": tag, **common} for tag in (version.etag, version.gzip_etag)},
+        plain={"ETag": version.etag, **common, "Content-Type": route.content_type},
+        gzip=None
+        if version.gzipped is None
+        else {
+            "ETag": version.gzip_etag,
+            **common,
+            "Content-Type": route.content_type,
+            "Content-Encoding": "gzip",
+        },
     )
 
 
@@ -301,6 +351,10 @@ class _Server:
         self.feeds_dir = feeds_dir(self.data_dir)
         self._token_digest = hashlib.sha256(token.encode("utf-8")).digest() if token else None
         self._files: dict[Path, _FileVersion] = {}
+        # Feed file name → its checked route and the prepared headers of its current
+        # version; only names that passed every check get an entry (bounded by the feeds).
+        self._routes: dict[str, _FeedRoute] = {}
+        self._prepared: dict[str, _Prepared] = {}
         # One thread owns the SQLite connection: store reads and feed builds queue on it.
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedmill-http-db")
         self._store: SQLiteStore | None = None
@@ -338,7 +392,7 @@ class _Server:
         if not stat.S_ISREG(info.st_mode):
             return None
         cached = self._files.get(path)
-        if cached is not None and cached.key == (info.st_mtime_ns, info.st_size):
+        if cached is not None and cached.key == (info.st_mtime_ns, info.st_size, info.st_ino):
             return cached
         version = await asyncio.get_running_loop().run_in_executor(None, _read_version, path)
         if version is not None:
@@ -408,26 +462,73 @@ class _Server:
     # -- feeds and static files ------------------------------------------------------
 
     async def feed(self, request: web.Request) -> web.StreamResponse:
+        """A feed file. The common requests (a reader polling with the ETag it has, or
+        fetching the feed) take a fast path: the name's checks, content type and
+        ``max-age`` are remembered per configuration, the file costs one ``lstat`` (so a
+        new version is served as soon as it is renamed into place), and the headers of
+        each version are built once. Anything else goes through :meth:`_send_version`."""
         filename = request.match_info.get("filename", "")
-        if not FEED_FILE.fullmatch(filename):
-            return _error(404, "no such feed")
-        name, fmt = filename.rsplit(".", 1)
         config = self.controller.config()
-        if name not in config.feed_names():
-            return _error(404, "no such feed")
-        path = self.feeds_dir / filename
-        version = await self._file(path)
+        route = self._routes.get(filename)
+        if route is None or route.config is not config:
+            route = self._route(config, filename)
+            if route is None:
+                return _error(404, "no such feed")
+        try:
+            info = os.lstat(route.path_str)
+        except (FileNotFoundError, NotADirectoryError):
+            info = None
+        prepared = self._prepared.get(filename)
+        if (
+            info is not None
+            and prepared is not None
+            and prepared.route is route
+            and prepared.version.key == (info.st_mtime_ns, info.st_size, info.st_ino)
+            and stat.S_ISREG(info.st_mode)
+        ):
+            headers = request.headers
+            if_none_match = headers.get("If-None-Match")
+            if if_none_match is not None:
+                ready = prepared.not_modified.get(if_none_match)
+                if ready is not None:
+                    return web.Response(status=304, headers=ready)
+            elif "If-Modified-Since" not in headers:
+                version = prepared.version
+                if prepared.gzip is not None and _accepts_gzip(headers.get("Accept-Encoding", "")):
+                    return web.Response(body=version.gzipped, headers=prepared.gzip)
+                return web.Response(body=version.body, headers=prepared.plain)
+        version = await self._file(route.path)
         if version is None:
-            await self._build(config, name, path)
-            version = await self._file(path)
+            await self._build(config, route.name, route.path)
+            version = await self._file(route.path)
             if version is None:
                 return _error(503, "feed not available yet")
-        return self._send_version(
-            request,
-            version,
-            FEED_CONTENT_TYPES[fmt],
-            f"public, max-age={cache_seconds(config, name)}",
+        if prepared is None or prepared.version is not version or prepared.route is not route:
+            self._prepared[filename] = _prepare(version, route)
+        return self._send_version(request, version, route.content_type, route.cache_control)
+
+    def _route(self, config: Config, filename: str) -> _FeedRoute | None:
+        """Check a requested feed file name (the only way a name becomes a path); None
+        when it is not one of the configured feeds."""
+        if not FEED_FILE.fullmatch(filename):
+            return None
+        name, fmt = filename.rsplit(".", 1)
+        if name not in config.sources and name != COMBINED_FEED and name not in config.feeds:
+            return None
+        path = self.feeds_dir / filename
+        route = _FeedRoute(
+            config=config,
+            name=name,
+            path=path,
+            path_str=str(path),
+            content_type=FEED_CONTENT_TYPES[fmt],
+            cache_control=f"public, max-age={cache_seconds(config, name)}",
         )
+        if len(self._routes) > 4 * len(config.feed_names()) + 16:  # old configurations
+            self._routes.clear()
+            self._prepared.clear()
+        self._routes[filename] = route
+        return route
 
     async def _build(self, config: Config, name: str, path: Path) -> None:
         def build(store: SQLiteStore) -> None:
@@ -608,13 +709,16 @@ _ERROR_MESSAGES = {
 
 @web.middleware
 async def _errors_and_logging(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Short JSON errors (tracebacks go to the log only) and one DEBUG line per request."""
-    started = time.perf_counter()
+    """Short JSON errors (tracebacks go to the log only) and one DEBUG line per request
+    (its arguments are only worked out when DEBUG is on: this runs for every request)."""
+    debug = logger.isEnabledFor(logging.DEBUG)
+    started = time.perf_counter() if debug else 0.0
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects: aiohttp sends them
-            logger.debug("%s %s -> %d", request.method, request.path_qs[:300], exc.status)
+            if debug:
+                logger.debug("%s %s -> %d", request.method, request.path_qs[:300], exc.status)
             raise
         else:
             keep = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
@@ -625,14 +729,15 @@ async def _errors_and_logging(request: web.Request, handler: _Handler) -> web.St
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         response = _error(500, "internal error")
-    logger.debug(
-        "%s %s %s -> %d (%.1f ms)",
-        request.remote,
-        request.method,
-        request.path_qs[:300],
-        response.status,
-        (time.perf_counter() - started) * 1000,
-    )
+    if debug:
+        logger.debug(
+            "%s %s %s -> %d (%.1f ms)",
+            request.remote,
+            request.method,
+            request.path_qs[:300],
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
     return response
 
 
