@@ -13,8 +13,13 @@ each for
 - 304: ``If-None-Match`` with the ETag that server gave.
 
 Targets: feedmill ≥ 0.2x nginx's req/s for the 200 and ≥ 0.15x for the 304, and a p99
-latency under 50 ms at 64 connections. Exit status 2 when nginx or wrk is missing.
-Everything listens on 127.0.0.1 only; both servers are stopped at the end.
+latency under 50 ms at 64 connections. A third server is measured the same way: nginx
+with the server block of ``deploy/nginx.conf`` (the configuration shipped for larger
+deployments: the feed files straight from the data directory), its ``listen``, ``root``
+and ``proxy_pass`` pointed at this run's ports and folder. Exit status 2 when nginx or
+wrk is missing. Everything listens on 127.0.0.1 only; the servers are stopped at the end.
+``--json OUT`` writes the figures, with a ``rows`` list (figure, feedmill, baseline,
+ratio, target, met) for a combined report.
 """
 
 from __future__ import annotations
@@ -232,6 +237,55 @@ def nginx_server(workdir: Path, data_dir: Path, nginx: str) -> Iterator[str]:
         yield base
 
 
+DEPLOY_CONF = ROOT / "deploy" / "nginx.conf"
+DEPLOY_MAIN = """\
+daemon off;
+master_process on;
+worker_processes 1;
+{user}pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp;
+    scgi_temp_path {prefix}/tmp;
+    keepalive_requests 1000000;
+{server}
+}}
+"""
+
+
+def deploy_template(data_dir: Path, feedmill_port: int) -> str:
+    """``deploy/nginx.conf``'s server block as shipped, with this run's address, data
+    directory and feedmill port, inside a minimal main configuration (a template for
+    :func:`run_nginx`, so its braces are doubled)."""
+    block = DEPLOY_CONF.read_text(encoding="utf-8")
+    replacements = {
+        "    listen 80;\n": "    listen 127.0.0.1:{port};\n",
+        "    listen [::]:80;\n": "",
+        "root /var/lib/feedmill;": f"root {data_dir};",
+        "http://127.0.0.1:8080": f"http://127.0.0.1:{feedmill_port}",
+    }
+    for old, new in replacements.items():
+        if old not in block:
+            raise RuntimeError(f"{DEPLOY_CONF}: expected {old.strip()!r} in it")
+        block = block.replace(old, new)
+    escaped = block.replace("{", "{{").replace("}", "}}").replace("{{port}}", "{port}")
+    return DEPLOY_MAIN.replace("{server}", escaped)
+
+
+@contextmanager
+def deploy_nginx_server(workdir: Path, data_dir: Path, nginx: str) -> Iterator[str]:
+    where = workdir / "deploy"
+    where.mkdir()
+    template = deploy_template(data_dir, free_port())
+    with run_nginx(where, template, FEED, nginx) as (base, _):
+        yield base
+
+
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -302,6 +356,7 @@ def print_table(result: dict[str, object]) -> None:
     print("-" * len(header))
     for case in ("200", "304"):
         f, n = feedmill[case], nginx[case]  # type: ignore[index]
+        deploy = result["nginx_deploy"][case]  # type: ignore[index]
         ratio = f["rps"] / n["rps"]
         met = "yes" if ratio >= TARGETS[case] else "NO"
         p99_met = "yes" if f["p99_ms"] < P99_TARGET_MS else "NO"
@@ -312,6 +367,53 @@ def print_table(result: dict[str, object]) -> None:
             f"{f['p50_ms']:6.2f}/{n['p50_ms']:<6.2f} {f['p99_ms']:6.2f}/{n['p99_ms']:<6.2f} "
             f"{p99_met:>6}"
         )
+        print(
+            f"{'':14} deploy/nginx.conf: {deploy['rps']:.0f} req/s "
+            f"({deploy['rps'] / n['rps']:.2f}x the minimal nginx), p99 {deploy['p99_ms']:.2f} ms"
+        )
+
+
+def table_rows(result: dict[str, object]) -> list[dict[str, object]]:
+    """The figures as rows for the combined report (figure, feedmill, baseline, ratio,
+    target, met); the deploy/nginx.conf rows put that nginx in the feedmill column."""
+    feedmill, nginx, deploy = result["feedmill"], result["nginx"], result["nginx_deploy"]
+    assert isinstance(feedmill, dict) and isinstance(nginx, dict) and isinstance(deploy, dict)
+    rows: list[dict[str, object]] = []
+    for case, label in (("200", "feed 200, gzip off"), ("304", "304")):
+        ratio = feedmill[case]["rps"] / nginx[case]["rps"]
+        rows.append(
+            {
+                "figure": f"built-in server vs nginx, {label} (req/s)",
+                "feedmill": feedmill[case]["rps"],
+                "baseline": nginx[case]["rps"],
+                "ratio": round(ratio, 3),
+                "target": f"≥ {TARGETS[case]:g}x",
+                "met": ratio >= TARGETS[case],
+            }
+        )
+    for case in ("200", "304"):
+        rows.append(
+            {
+                "figure": f"p99 at {CONNECTIONS} connections, {case}, vs nginx (ms)",
+                "feedmill": feedmill[case]["p99_ms"],
+                "baseline": nginx[case]["p99_ms"],
+                "ratio": round(feedmill[case]["p99_ms"] / nginx[case]["p99_ms"], 3),
+                "target": f"< {P99_TARGET_MS:g} ms",
+                "met": feedmill[case]["p99_ms"] < P99_TARGET_MS,
+            }
+        )
+    for case, label in (("200", "feed 200, gzip off"), ("304", "304")):
+        rows.append(
+            {
+                "figure": f"nginx with deploy/nginx.conf vs minimal nginx, {label} (req/s)",
+                "feedmill": deploy[case]["rps"],
+                "baseline": nginx[case]["rps"],
+                "ratio": round(deploy[case]["rps"] / nginx[case]["rps"], 3),
+                "target": "report",
+                "met": None,
+            }
+        )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -344,6 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with nginx_server(workdir, data_dir, nginx) as base:
             log(f"nginx at {base}: wrk {duration}s x 2")
             nginx_result = measure(wrk, base, duration)
+        with deploy_nginx_server(workdir, data_dir, nginx) as base:
+            log(f"nginx with deploy/nginx.conf at {base}: wrk {duration}s x 2")
+            deploy_result = measure(wrk, base, duration)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result: dict[str, object] = {
@@ -352,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "connections": CONNECTIONS,
         "feedmill": feedmill,
         "nginx": nginx_result,
+        "nginx_deploy": deploy_result,
         "ratios": {
             case: round(feedmill[case]["rps"] / nginx_result[case]["rps"], 3) for case in TARGETS
         },
@@ -365,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "p99": all(feedmill[case]["p99_ms"] < P99_TARGET_MS for case in TARGETS),
         },
     }
+    result["rows"] = table_rows(result)
     print_table(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

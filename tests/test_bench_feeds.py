@@ -83,7 +83,7 @@ def test_serving_bench_reports_its_figures(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["feed_bytes"] > 100_000
-    for server in ("feedmill", "nginx"):
+    for server in ("feedmill", "nginx", "nginx_deploy"):
         for case in ("200", "304"):
             figures = result[server][case]
             for key in ("rps", "p50_ms", "p99_ms", "requests"):
@@ -92,6 +92,9 @@ def test_serving_bench_reports_its_figures(tmp_path: Path) -> None:
     assert all(positive(ratio) for ratio in result["ratios"].values())
     assert set(result["met"]) == {"200", "304", "p99"}
     assert "304 (ETag)" in done.stdout
+    assert "deploy/nginx.conf" in done.stdout
+    check_rows(result["rows"])
+    assert any("deploy/nginx.conf" in row["figure"] for row in result["rows"])
 
 
 def _path() -> str:
