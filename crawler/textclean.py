@@ -308,9 +308,14 @@ def _syllable_trie(words: list[str]) -> str:
     return render(trie)
 
 
+# The first pass pays off on damaged documents (hundreds of annotations); the pattern
+# takes ~65 ms to compile, so short or lightly damaged texts never build it.
+_SURE_PASS_MIN = 8
+
+
 @functools.cache
 def _sure_annotation() -> re.Pattern[str]:
-    """Built on first use (a few ms), so that processes that clean nothing do not pay."""
+    """Built on first use, so that processes that clean no damaged text do not pay."""
     multi = sorted(s for s in _SYLLABLES if len(s) >= 2)
     single_toned = "".join(_TONED_PRECOMPOSED[s] for s in _SYLLABLES if len(s) == 1)
     return re.compile(
@@ -340,7 +345,9 @@ def strip_pinyin(text: str) -> str:
     # An annotation needs a Han character (or a lost mark) and a parenthesis.
     if text.isascii() or not _has_paren(text):
         return text
-    return _strip_general(_sure_annotation().sub("", text))
+    if text.count("(") + text.count("（") >= _SURE_PASS_MIN:
+        text = _sure_annotation().sub("", text)
+    return _strip_general(text)
 
 
 def _strip_general(text: str) -> str:
