@@ -51,6 +51,46 @@ def _source_of(crawler: Crawler) -> Any:
     return getattr(crawler.spider, "source", None)
 
 
+def normalise_item(item: ArticleItem, source: Any) -> ArticleItem:
+    """What NormalisePipeline does to an item, as a plain function of the item and its
+    source (``script``, ``tz``), so that a spider may run it where it reads the
+    documents (crawler.spiders.files does, in parallel processes) and mark the item."""
+    script = getattr(source, "script", None)
+    # One clean_fields call for every text field: one OpenCC conversion per item
+    # instead of one per field (the same result as clean_line/clean_text on each).
+    related = [link for link in item.related if link.title.strip() or link.url.strip()]
+    n_authors, n_categories = len(item.authors), len(item.categories)
+    lines = [item.title, item.agency, item.publisher, *item.authors, *item.categories]
+    lines += [link.title for link in related]
+    texts = [item.rights, item.body_text] + ([item.summary] if item.summary else [])
+    cleaned = clean_fields(lines + texts, script, lines=[True] * len(lines) + [False] * len(texts))
+    item.title, item.agency, item.publisher = cleaned[:3]
+    at = 3
+    item.authors = [name for name in cleaned[at : at + n_authors] if name]
+    at += n_authors
+    item.categories = [c for c in cleaned[at : at + n_categories] if c]
+    at += n_categories
+    item.related = [
+        RelatedLink(title, xml_safe(link.url.strip()))
+        for title, link in zip(cleaned[at : at + len(related)], related, strict=True)
+    ]
+    at += len(related)
+    item.rights, item.body_text = cleaned[at : at + 2]
+    item.summary = cleaned[at + 2] if item.summary else ""
+    item.url = xml_safe(item.url.strip())
+    item.image = xml_safe(item.image.strip())
+    item.summary = item.summary or summarise(item.body_text)
+    if not item.body_html:
+        item.body_html = paragraphs_html(item.body_text)
+    item.language = language_tag(item.language, script)
+    if item.published is not None and item.published.tzinfo is None and source is not None:
+        item.published = item.published.replace(tzinfo=source.tz)
+    if not item.id:
+        item.id = article_id(item.source, item.key)
+    item.normalised = True
+    return item
+
+
 class NormalisePipeline:
     """Cleans every text field: pinyin annotations, script, whitespace, XML-forbidden
     characters; fills the id, language tag, summary and HTML body."""
@@ -63,42 +103,9 @@ class NormalisePipeline:
         return cls(crawler)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
-        source = _source_of(self.crawler)
-        script = getattr(source, "script", None)
-        # One clean_fields call for every text field: one OpenCC conversion per item
-        # instead of one per field (the same result as clean_line/clean_text on each).
-        related = [link for link in item.related if link.title.strip() or link.url.strip()]
-        n_authors, n_categories = len(item.authors), len(item.categories)
-        lines = [item.title, item.agency, item.publisher, *item.authors, *item.categories]
-        lines += [link.title for link in related]
-        texts = [item.rights, item.body_text] + ([item.summary] if item.summary else [])
-        cleaned = clean_fields(
-            lines + texts, script, lines=[True] * len(lines) + [False] * len(texts)
-        )
-        item.title, item.agency, item.publisher = cleaned[:3]
-        at = 3
-        item.authors = [name for name in cleaned[at : at + n_authors] if name]
-        at += n_authors
-        item.categories = [c for c in cleaned[at : at + n_categories] if c]
-        at += n_categories
-        item.related = [
-            RelatedLink(title, xml_safe(link.url.strip()))
-            for title, link in zip(cleaned[at : at + len(related)], related, strict=True)
-        ]
-        at += len(related)
-        item.rights, item.body_text = cleaned[at : at + 2]
-        item.summary = cleaned[at + 2] if item.summary else ""
-        item.url = xml_safe(item.url.strip())
-        item.image = xml_safe(item.image.strip())
-        item.summary = item.summary or summarise(item.body_text)
-        if not item.body_html:
-            item.body_html = paragraphs_html(item.body_text)
-        item.language = language_tag(item.language, script)
-        if item.published is not None and item.published.tzinfo is None and source is not None:
-            item.published = item.published.replace(tzinfo=source.tz)
-        if not item.id:
-            item.id = article_id(item.source, item.key)
-        return item
+        if item.normalised:  # cleaned already, by the same function, in a reader process
+            return item
+        return normalise_item(item, _source_of(self.crawler))
 
 
 class ValidatePipeline:

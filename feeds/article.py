@@ -71,6 +71,10 @@ class Article:
     # What the local file looked like when read (size, mtime, reading settings): the
     # next run skips the file while this is unchanged. Not content, not a column.
     source_signature: str = field(default="", repr=False, compare=False)
+    # True once the normalise step (crawler.pipelines.normalise_item) has run on it: a
+    # spider that cleans in parallel reader processes marks its items, and the
+    # normalise pipeline does not clean them a second time. Not content, not a column.
+    normalised: bool = field(default=False, repr=False, compare=False)
     # Set by the store, never by a spider.
     content_hash: str = ""
     first_seen: datetime | None = None
@@ -88,8 +92,19 @@ class Article:
 
 
 def article_id(source: str, key: str) -> str:
-    """The stable id of the article ``key`` of ``source``; editing the document keeps it."""
-    return str(uuid.uuid5(ID_NAMESPACE, f"{source}\n{key}"))
+    """The stable id of the article ``key`` of ``source``; editing the document keeps it.
+
+    ``str(uuid.uuid5(ID_NAMESPACE, f"{source}\\n{key}"))``, computed without building a
+    UUID object (a fifth of the cost): a refresh computes one per file it skips.
+    """
+    digest = bytearray(hashlib.sha1(_ID_NAMESPACE_BYTES + f"{source}\n{key}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ID_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 
 
 def language_tag(language: str, script: str | None) -> str:
