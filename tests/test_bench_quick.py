@@ -34,6 +34,8 @@ def test_files_throughput_quick(tmp_path: Path) -> None:
         feedmill, floor = data[corpus]["feedmill"], data[corpus]["floor"]
         for key in ("wall_s", "cpu_s", "docs_per_s", "refresh_cpu_s", "refresh_cpu_pct"):
             assert feedmill[key] > 0, (corpus, key)
+        for key in ("inproc_refresh_cpu_s", "inproc_refresh_cpu_pct"):
+            assert feedmill[key] > 0, (corpus, key)
         assert floor["docs_per_s"] > 0
-    assert len(data["rows"]) == 6
+    assert len(data["rows"]) == 8
     assert {"figure", "feedmill", "baseline", "ratio", "target", "met"} <= set(data["rows"][0])
