@@ -661,7 +661,7 @@ def _rule_fields(root: HtmlElement, rules: SiteRules | None, url: str) -> RuleFi
     if rules is None:
         return None
     try:
-        return apply_rules(root, rules, url)
+        return apply_rules(root, rules, url, serialise_body=False)
     except NotImplementedError:
         logger.debug("%s: site rules are not implemented yet; skipping them", url)
         return None
@@ -767,7 +767,7 @@ def extract_page(
 
     # body: rules, JSON-LD articleBody, trafilatura
     body_pair: tuple[str, str] | None = None
-    if rule.body_html:
+    if rule.body_elements or rule.body_html:
         if rule.body_elements:
             pair = _finish_elements(rule.body_elements, url)
         else:

@@ -327,22 +327,25 @@ def parse_fragment(fragment: str) -> HtmlElement | None:
     return body
 
 
+_NOT_ELEMENTS = etree.XPath(".//comment()|.//processing-instruction()")
+
+
 def clean_body_tree(root: HtmlElement, base_url: str) -> HtmlElement:
     """Clean ``root`` (a container element) in place and return it."""
     # comments, processing instructions, entities: not elements
-    for node in root.xpath(".//comment()|.//processing-instruction()"):
+    for node in _NOT_ELEMENTS(root):
         _remove_node(node)
 
     for element in list(root.iter()):
         if element is root:
             continue
-        tag = element.tag
-        if not isinstance(tag, str):
+        original = element.tag
+        if not isinstance(original, str):
             _remove_node(element)
             continue
         if element.getparent() is None:
             continue  # inside something already removed
-        tag = tag.lower()
+        tag = original.lower()
         if ":" in tag:  # <o:p>, <fb:like>, <ix:…>
             element.drop_tag()
             continue
@@ -370,11 +373,14 @@ def clean_body_tree(root: HtmlElement, base_url: str) -> HtmlElement:
             else:
                 element.drop_tag()
                 continue
-        element.tag = tag
-        allowed = _ALLOWED_ATTRIBUTES.get(tag, _NO_ATTRIBUTES)
-        for name in list(element.attrib):
-            if name not in allowed:
-                del element.attrib[name]
+        if tag != original:
+            element.tag = tag
+        names = element.keys()
+        if names:
+            allowed = _ALLOWED_ATTRIBUTES.get(tag, _NO_ATTRIBUTES)
+            for name in names:
+                if name not in allowed:
+                    del element.attrib[name]
         if tag == "blockquote" or tag == "q":
             cite = element.get("cite")
             if cite is not None:
@@ -423,9 +429,10 @@ def _remove_empty(root: HtmlElement) -> None:
             continue
         if tag in _EMPTY_OK:
             continue
-        if tag in _INDENTED and element.text:
-            element.text = element.text.lstrip()
-        if (element.text and element.text.strip()) or len(element):
+        text = element.text
+        if text and tag in _INDENTED and text[0].isspace():
+            element.text = text = text.lstrip()
+        if (text and not text.isspace()) or len(element):
             continue
         element.drop_tree()
 
@@ -476,10 +483,11 @@ def tree_to_text(root: HtmlElement) -> str:
     current: list[str] = []
 
     def flush() -> None:
-        line = " ".join("".join(current).split())
-        if line:
-            lines.append(line)
-        current.clear()
+        if current:
+            line = " ".join("".join(current).split())
+            if line:
+                lines.append(line)
+            current.clear()
 
     def walk(element: HtmlElement) -> None:
         tag = element.tag if isinstance(element.tag, str) else ""

@@ -316,10 +316,12 @@ def _first_text(root: Any, expressions: tuple[str, ...], origin: str) -> str:
     return ""
 
 
-def _body(root: Any, expressions: tuple[str, ...], origin: str) -> tuple[list[Any], str]:
-    """The elements the first matching expression finds, in document order, and their
-    serialisation concatenated; an element inside one already taken is skipped (as ftr
-    does), and elements that serialise to white space only do not count as a match."""
+def _body(
+    root: Any, expressions: tuple[str, ...], origin: str, serialise: bool = True
+) -> tuple[list[Any], str]:
+    """The elements the first matching expression finds, in document order, and (with
+    ``serialise``) their serialisation concatenated; an element inside one already taken
+    is skipped (as ftr does)."""
     for expr in expressions:
         taken: list[etree._Element] = []
         for item in _results(root, expr, origin):
@@ -328,9 +330,12 @@ def _body(root: Any, expressions: tuple[str, ...], origin: str) -> tuple[list[An
             if any(ancestor in taken for ancestor in item.iterancestors()):
                 continue
             taken.append(item)
-        parts = [html.tostring(el, encoding="unicode", with_tail=False) for el in taken]
-        if any(part.strip() for part in parts):
-            return taken, "".join(parts)
+        if taken:  # an element never serialises to white space only
+            if not serialise:
+                return taken, ""
+            return taken, "".join(
+                html.tostring(el, encoding="unicode", with_tail=False) for el in taken
+            )
     return [], ""
 
 
@@ -377,11 +382,16 @@ def _related(
     return []
 
 
-def apply_rules(root: html.HtmlElement, rules: SiteRules, base_url: str) -> RuleFields:
-    """Apply ``strip*`` directives to ``root`` in place, then evaluate the field rules."""
+def apply_rules(
+    root: html.HtmlElement, rules: SiteRules, base_url: str, *, serialise_body: bool = True
+) -> RuleFields:
+    """Apply ``strip*`` directives to ``root`` in place, then evaluate the field rules.
+
+    Without ``serialise_body``, ``body_html`` stays empty and the body is only in
+    ``body_elements`` (the extractor copies those; serialising them is wasted work)."""
     strip_page(root, rules)
     origin = rules.origin
-    body_elements, body_html = _body(root, rules.body, origin)
+    body_elements, body_html = _body(root, rules.body, origin, serialise_body)
     return RuleFields(
         title=_first_text(root, rules.title, origin),
         body_html=body_html,

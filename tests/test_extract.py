@@ -297,7 +297,9 @@ def test_rules_layer_wins_over_jsonld(
 ) -> None:
     seen: list[tuple[object, str]] = []
 
-    def fake_apply_rules(root: html.HtmlElement, rules: SiteRules, base_url: str) -> RuleFields:
+    def fake_apply_rules(
+        root: html.HtmlElement, rules: SiteRules, base_url: str, **options: object
+    ) -> RuleFields:
         seen.append((rules, base_url))
         return RuleFields(
             title="Title from the rules",
@@ -358,7 +360,9 @@ def test_real_site_rules_win_over_jsonld(no_trafilatura: None) -> None:
 
 
 def test_rules_not_implemented_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    def not_yet(root: html.HtmlElement, rules: SiteRules, base_url: str) -> RuleFields:
+    def not_yet(
+        root: html.HtmlElement, rules: SiteRules, base_url: str, **options: object
+    ) -> RuleFields:
         raise NotImplementedError
 
     monkeypatch.setattr(extract_module, "apply_rules", not_yet)
