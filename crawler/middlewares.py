@@ -1,4 +1,5 @@
-"""Downloader middleware: retries that back off instead of hammering a failing site.
+"""Downloader middleware: retries that back off instead of hammering a failing site, and
+a meta-refresh check that does not decode every page to find out there is none.
 
 Scrapy's RetryMiddleware re-queues a failed request at once. Here each retry waits
 ``RETRY_BACKOFF_BASE * 2**(attempt - 1)`` seconds (capped at ``RETRY_BACKOFF_MAX``), or
@@ -14,10 +15,13 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
 
 DELAY_KEY = "feedmill_retry_delay"
+# Scrapy looks for <meta http-equiv="refresh"> in the first 4096 characters of the text.
+_REFRESH_WINDOW = 4 * 4096
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
@@ -61,6 +65,23 @@ class RetryDelayMiddleware:
         delay = request.meta.pop(DELAY_KEY, 0)
         if delay:
             await asyncio.sleep(delay)
+
+
+class QuickMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """MetaRefreshMiddleware that skips pages whose first bytes cannot hold a refresh.
+
+    Scrapy decodes the whole response (with encoding detection) and runs its regexes on
+    every HTML page, ~0.25 ms of a 40 KB page, though a meta refresh needs the ASCII word
+    "refresh" within the text's first 4096 characters. Pages without it in their first
+    16 KB are passed on as they are; pages in a UTF-16/32 encoding (NUL bytes) still get
+    the full check."""
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if isinstance(response, HtmlResponse):
+            window = response.body[:_REFRESH_WINDOW]
+            if b"\x00" not in window and b"refresh" not in window.lower():
+                return response
+        return super().process_response(request, response)
 
 
 def retry_after(value: str) -> float | None:
