@@ -36,7 +36,7 @@ def test_web_crawl_quick(tmp_path: Path) -> None:
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["pages"] == 150
     for run in ("bare", "bare_trafilatura", "feedmill_rules", "feedmill_generic"):
-        for key in ("wall_s", "cpu_s", "pages_per_s"):
+        for key in ("wall_s", "cpu_s", "pages_per_s", "peak_rss_mb"):
             assert data[run][key] > 0, (run, key)
         assert data[run]["articles_200"] == 150, run
     assert data["fast_path"]["jsonld_ms"] > 0 and data["fast_path"]["no_jsonld_ms"] > 0
@@ -44,5 +44,8 @@ def test_web_crawl_quick(tmp_path: Path) -> None:
     assert refresh["cpu_s"] > 0 and refresh["cpu_pct"] > 0
     assert refresh["articles"] == 0, refresh
     assert refresh["listings"] > 0
-    assert len(data["rows"]) == 7
+    assert refresh["crawl_cpu_s"] >= 0
+    floor = data["process_floor"]
+    assert floor["cpu_s"] > 0 and floor["listings"] == 1 and floor["articles"] == 0, floor
+    assert len(data["rows"]) == 10
     assert {"figure", "feedmill", "baseline", "ratio", "target", "met"} <= set(data["rows"][0])
