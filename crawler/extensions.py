@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
@@ -16,11 +17,16 @@ from scrapy.exceptions import NotConfigured
 
 from crawler import runstats
 from crawler.paths import config_of, output_dir, shared_store
-from feeds.build import build_feeds, notify_hub
-from feeds.config import COMBINED_FEED
+from feeds.build import EXTENSIONS, build_feeds, feed_path, notify_hub
+from feeds.config import COMBINED_FEED, Config
 from feeds.errors import FeedmillError
+from feeds.store import SQLiteStore
 
 logger = logging.getLogger(__name__)
+
+# Sources whose feeds a crawl in this process rewrote: a batch writes the combined feed
+# at its end only when one of its sources changed (crawler.run).
+CHANGED_SOURCES: set[str] = set()
 
 # Close reasons that are not failures of the source.
 _OUTCOMES = {"finished": "ok", "shutdown": "cancelled", "closespider_timeout": "timeout"}
@@ -109,15 +115,49 @@ class FeedBuilder:
         settings = self.crawler.settings
         try:
             config = config_of(settings)
+            out_dir = output_dir(settings, config)
+            counts = runstats.run_counts(self.crawler.stats.get_stats())
+            store = shared_store(self.crawler)
+            if (
+                counts["new"] == 0
+                and counts["updated"] == 0
+                and feeds_current(config, out_dir, spider.name, store)
+            ):
+                # Nothing stored changed, and the files were written after the config
+                # and the last stored change: rendering again would give the same bytes.
+                logger.debug("source %r: no changes, feeds left as they are", spider.name)
+                return
+            CHANGED_SOURCES.add(spider.name)
             names = [spider.name]
             if settings.getbool("FEED_BUILDER_COMBINED", True):
                 names.append(COMBINED_FEED)
-            written = build_feeds(
-                config, shared_store(self.crawler), output_dir(settings, config), names
-            )
+            written = build_feeds(config, store, out_dir, names)
             notify_hub(config, written)
         except (FeedmillError, OSError) as exc:
             logger.error("source %r: feeds not written: %s", spider.name, exc)
+
+
+def feeds_current(
+    config: Config, out_dir: Path, name: str, store: SQLiteStore | None = None
+) -> bool:
+    """Whether every feed file of ``name`` exists and was written after the config file
+    (so its title, size, filters and links are the ones in force) and, given the store,
+    after the source's last stored change."""
+    try:
+        since = Path(config.path).stat().st_mtime
+    except OSError:
+        return False
+    if store is not None:
+        changed = store.last_change(name)
+        if changed is not None:
+            since = max(since, changed.timestamp())
+    for fmt in EXTENSIONS:
+        try:
+            if feed_path(out_dir, name, fmt).stat().st_mtime < since:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 class CloseGuard:

@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         _record_not_reached(settings, skipped)
     if build_combined and state["reached"]:
-        _build_combined(settings)
+        from crawler.extensions import CHANGED_SOURCES
+
+        if CHANGED_SOURCES or not _combined_exists(settings):
+            _build_combined(settings)
     return 1 if state["errors"] else 0
 
 
@@ -157,6 +160,15 @@ def _record_not_reached(settings: Any, sources: list[str]) -> None:
             if run is not None and run.outcome == "running":
                 store.finish_run(run_id, "cancelled", error=NOT_REACHED)
                 logger.info("run %d of source %r cancelled: %s", run_id, name, NOT_REACHED)
+
+
+def _combined_exists(settings: Any) -> bool:
+    from crawler.extensions import feeds_current
+    from crawler.paths import config_of, output_dir
+    from feeds.config import COMBINED_FEED
+
+    config = config_of(settings)
+    return feeds_current(config, output_dir(settings, config), COMBINED_FEED)
 
 
 def _build_combined(settings: Any) -> None:

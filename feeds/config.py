@@ -32,7 +32,7 @@ DEFAULT_TITLE = "feedmill: all sources"
 DEFAULT_DESCRIPTION = "Every article of every source, newest first."
 DEFAULT_BATCH_WINDOW = timedelta(seconds=2)
 DEFAULT_BATCH_SIZE = 50
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 8
 COMBINED_FEED = "all"
 SCRIPTS = ("simplified", "traditional")
 

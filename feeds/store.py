@@ -407,6 +407,18 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
 
+    def put_file_signatures(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """put_file_signature for many (article id, source, signature) rows in one
+        statement: a crawl records one per document it read."""
+        try:
+            with self.transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO file_state (id, source, signature) VALUES (?, ?, ?)",
+                    rows,
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
+
     # -- fetched pages and HTTP validators ------------------------------------------
 
     def put_page(self, page: StoredPage) -> None:
@@ -554,6 +566,18 @@ class SQLiteStore:
             f"{_SELECT_RUNS} WHERE id IN (SELECT MAX(id) FROM runs GROUP BY source)"
         )
         return {run.source: run for run in map(_run_from_row, rows)}
+
+    def last_change(self, source: str) -> datetime | None:
+        """When an article of ``source`` was last added or changed (None: it has none).
+
+        Lets a crawl that changed nothing skip rewriting feeds that already show every
+        change, while a change whose feed write was lost (a crash, a full disk) still
+        gets written by the next run.
+        """
+        row = self._db.execute(
+            "SELECT max(updated) FROM articles WHERE source = ?", (source,)
+        ).fetchone()
+        return _parse_time(row[0]) if row and row[0] else None
 
 
 _RUN_COLUMNS = ("id", "source", "trigger", "started", "finished", "outcome", *RUN_COUNTS)
