@@ -166,6 +166,8 @@ class StorePipeline:
         self.batch_seconds = batch_seconds
         self.store: SQLiteStore | None = None
         self.pending: Counter[Outcome] = Counter()
+        # File signatures of the batch, written in one statement when it commits.
+        self.signatures: list[tuple[str, str, str]] = []
         self.batch_started = 0.0
 
     @classmethod
@@ -194,7 +196,7 @@ class StorePipeline:
                 self.batch_started = time.monotonic()
             outcome = store.upsert(item)
             if item.source_signature:
-                store.put_file_signature(item.id, item.source, item.source_signature)
+                self.signatures.append((item.id, item.source, item.source_signature))
             if item.fetched is not None:
                 page = item.fetched
                 store.put_page(
@@ -225,6 +227,9 @@ class StorePipeline:
         if not self.store.in_transaction:
             return
         try:
+            if self.signatures:
+                self.store.put_file_signatures(self.signatures)
+                self.signatures.clear()
             self.store.commit()
         except StoreError as exc:
             self._fail_batch(exc)
@@ -241,6 +246,7 @@ class StorePipeline:
         lost = sum(self.pending.values()) + extra
         self.store.rollback()
         self.pending.clear()
+        self.signatures.clear()
         stats = self.crawler.stats
         stats.inc_value(runstats.ARTICLES_NOT_STORED, lost)
         stats.set_value(runstats.ERROR, str(exc))
