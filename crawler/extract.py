@@ -344,6 +344,25 @@ def _plain_paragraphs(text: str) -> str:
     )
 
 
+# Characters the HTML parser may drop or rewrite: text holding one goes the long way.
+_PARSER_SENSITIVE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def _plain_body(text: str) -> tuple[str, str] | None:
+    """JSON-LD articleBody (plain text) as (html, text) without parsing the ``<p>``s just
+    made (what :func:`_finish_body` of :func:`_plain_paragraphs` would return: cleaning
+    has nothing to do on attribute-less paragraphs of squashed text). None when the text
+    holds characters the parser could treat differently."""
+    paragraphs = [p for p in (squash(line) for line in text.splitlines()) if p]
+    if any(_PARSER_SENSITIVE.search(p) for p in paragraphs):
+        return None
+    body_html = "".join(
+        f"<p>{p.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</p>"
+        for p in paragraphs
+    )
+    return body_html, "\n".join(paragraphs)
+
+
 def _finish_body(fragment: str, base_url: str) -> tuple[str, str]:
     """Clean an HTML fragment; returns (body_html, body_text)."""
     root = parse_fragment(fragment)
@@ -380,7 +399,10 @@ def _jsonld_body(jsonld: StructuredFields, base_url: str) -> tuple[str, str] | N
     if _HTML_IN_TEXT.search(body):
         body_html, body_text = _finish_body(body, base_url)
     else:
-        body_html, body_text = _finish_body(_plain_paragraphs(body), base_url)
+        plain = _plain_body(body)
+        if plain is None:
+            plain = _finish_body(_plain_paragraphs(body), base_url)
+        body_html, body_text = plain
     if _weight(body_text) < _MIN_JSONLD_BODY:
         return None
     summary = squash(jsonld.summary)

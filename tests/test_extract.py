@@ -626,3 +626,22 @@ def test_trafilatura_call_matches_extract(name: str) -> None:
         )
         assert expected
         assert extract_module._trafilatura(root, URL, fast=fast) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "First paragraph & more <b>not a tag</b>\n\n  second\u3000段落，中文。 ",
+        "a < b > c &amp;amp; d\r\nline\u2028another\u00a0one",
+        "control\x0ccharacter\x01 goes the long way",
+        "",
+    ],
+)
+def test_plain_jsonld_body_same_as_parsing_it(text: str) -> None:
+    """The JSON-LD plain-text body is built without a parse, with the parse's result."""
+    expected = extract_module._finish_body(extract_module._plain_paragraphs(text), URL)
+    fast = extract_module._plain_body(text)
+    if fast is not None:
+        assert fast == expected
+    else:
+        assert "\x0c" in text
