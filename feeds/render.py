@@ -10,15 +10,21 @@ formats carry the same text and a lone surrogate cannot break the UTF-8 encoding
 Text fields (titles, summaries, names) go in as text and are escaped by the serializer;
 content HTML goes in as CDATA (RSS, unless it contains ``]]>``) or escaped text (Atom).
 
+RSS and Atom are built by feedgen 1.0 (``FeedGenerator``/``FeedEntry``, ``rss_str`` and
+``atom_str``), the project's feed library; JSON Feed, which feedgen does not write, is
+built here. feedmill's own additions go through feedgen's extension API: the RSS
+``<atom:link rel="hub">``, ``xml:lang`` on Atom entries, and ``dc:creator`` (feedgen's
+``dc`` extension).
+
 Speed (the performance issue, target 5): a build renders each feed in all three formats,
-so :func:`render_feeds` prepares every entry once (cleaned text, dates in both notations,
-link, content HTML) and hands the same :class:`_Entry` to the three serializers; prepared
-entries of stored articles are also kept by content hash, so a rebuild after a run only
-prepares the articles that changed. RSS and Atom are built directly as lxml trees, element
-for element what feedgen 1.0 builds (the project's first renderer was feedgen code, and
-``tests/test_render_reference.py`` keeps that code as the reference the bytes are checked
-against), without feedgen's per-call validation, locale switching and extension plumbing,
-which cost more than the tree itself.
+so :func:`render_feeds` prepares every entry once (cleaned text, dates, link, content
+HTML) and hands the same :class:`_Entry` to the three serializers; prepared entries of
+stored articles are also kept by content hash, so a rebuild after a run only prepares
+the articles that changed. RSS and Atom come from one ``FeedGenerator`` per feed: the
+fields both formats write the same way are set once, RSS is written, then the few that
+differ (the feed's links, generator and subtitle; each entry's summary and content type)
+are set again for Atom. Prepared text is already XML-safe (:func:`xml_safe`), so nothing
+is cleaned twice.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feeds.article import Article, RelatedLink, article_id, entry_updated
@@ -54,18 +62,9 @@ FORMATS = ("rss", "atom", "json")
 
 _EXTENSIONS = {"rss": "rss", "atom": "atom", "json": "json"}
 _ATOM_NS = "http://www.w3.org/2005/Atom"
-_CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
-_DC_NS = "http://purl.org/dc/elements/1.1/"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# What feedgen 1.0 puts in every RSS channel; kept so the bytes stay what they were.
-_RSS_DOCS = "http://www.rssboard.org/rss-specification"
-_RSS_NSMAP = {"dc": _DC_NS, "atom": _ATOM_NS, "content": _CONTENT_NS}
 _ATOM_LINK = f"{{{_ATOM_NS}}}link"
-_CONTENT_ENCODED = f"{{{_CONTENT_NS}}}encoded"
-_DC_CREATOR = f"{{{_DC_NS}}}creator"
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MINUTE = timedelta(minutes=1)
 
 
@@ -148,21 +147,6 @@ def _aware(dt: datetime) -> datetime:
     if offset is not None and offset % _MINUTE:
         return dt.astimezone(UTC)
     return dt
-
-
-def _rfc822(dt: datetime) -> str:
-    """``dt.strftime("%a, %d %b %Y %H:%M:%S %z")`` in the C locale (what feedgen wrote),
-    without feedgen's two ``locale.setlocale`` calls per date; ``dt`` is :func:`_aware`."""
-    # Below 1000 the platform's %Y decides the padding: leave those to strftime.
-    year = str(dt.year) if dt.year >= 1000 else dt.strftime("%Y")
-    offset = dt.utcoffset() or timedelta(0)
-    minutes = offset // _MINUTE
-    sign = "-" if minutes < 0 else "+"
-    hours, minutes = divmod(abs(minutes), 60)
-    return (
-        f"{_WEEKDAYS[dt.weekday()]}, {dt.day:02d} {_MONTHS[dt.month - 1]} {year} "
-        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} {sign}{hours:02d}{minutes:02d}"
-    )
 
 
 def _id(article: Article) -> str:
@@ -269,7 +253,6 @@ class _Entry:
     updated: datetime
     published_iso: str
     updated_iso: str
-    published_rfc822: str
     summary: str  # cleaned and stripped; "" when none
     content: str  # cleaned content HTML; "" when none
     authors: tuple[str, ...]
@@ -296,7 +279,6 @@ def _prepare(meta: FeedMeta, article: Article) -> _Entry:
         updated=updated,
         published_iso=published.isoformat(),
         updated_iso=updated.isoformat(),
-        published_rfc822=_rfc822(published),
         summary=_clean(article.summary).strip(),
         content=_clean(content_html(article)),
         authors=tuple(_authors(article)),
@@ -355,133 +337,145 @@ def _feed_updated(meta: FeedMeta, entries: Sequence[_Entry]) -> datetime:
     return max(e.updated for e in entries).astimezone(UTC)
 
 
-def _xml(root: etree._Element) -> bytes:
-    """The document as feedgen serialized it: pretty printed, UTF-8, with a declaration."""
-    return etree.tostring(
-        etree.ElementTree(root), pretty_print=True, encoding="UTF-8", xml_declaration=True
+# --------------------------------------------------------------------------- feedgen glue
+
+
+class _FeedExtension(BaseExtension):
+    """Adds ``<atom:link rel="hub">`` to an RSS channel, after the self link (feedgen
+    writes only the self link there); Atom gets its hub as an ordinary feed link."""
+
+    def __init__(self) -> None:
+        self.hub = ""
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        if self.hub:
+            channel = feed[0]
+            hub = etree.Element(_ATOM_LINK, href=self.hub, rel="hub")
+            selfs = channel.findall(_ATOM_LINK)
+            if selfs:
+                selfs[-1].addnext(hub)
+            else:
+                channel.append(hub)
+        return feed
+
+
+class _EntryExtension(BaseEntryExtension):
+    """Sets ``xml:lang`` on an Atom entry (the combined feed mixes languages)."""
+
+    def __init__(self) -> None:
+        self.language = ""
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        if self.language:
+            entry.set(_XML_LANG, self.language)
+        return entry
+
+
+def _generator(meta: FeedMeta, entries: Sequence[_Entry]) -> FeedGenerator:
+    """A FeedGenerator with what RSS and Atom share: the feed's title, id, language and
+    date, and one FeedEntry per entry with every field both formats show the same way
+    (the fields only one format writes are ignored by the other: Atom's authors, rights
+    and updated; RSS's dc:creator). :func:`_rss_part` and :func:`_atom_part` then set
+    what differs, so one generator gives both documents."""
+    fg = FeedGenerator()
+    fg.register_extension("feedmill", _FeedExtension, _EntryExtension)
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.title(_feed_title(meta))
+    fg.id(_clean(meta.feed_url("atom")))
+    language = _clean(meta.language).strip()
+    if language:
+        fg.language(language)
+    fg.updated(_feed_updated(meta, entries))  # atom:updated and RSS lastBuildDate
+    for entry in entries:
+        fe = fg.add_entry(order="append")
+        fe.guid(entry.guid, permalink=False)  # also the Atom id
+        fe.title(entry.title)
+        # feedgen 1.0 writes an Atom entry link with href only (its rel/type code reads
+        # the new element instead of the link): rel="alternate" is Atom's default anyway.
+        fe.link(href=entry.link)
+        fe.published(entry.published)  # RSS pubDate (feedgen formats it in the C locale)
+        fe.updated(entry.updated)
+        if entry.authors:
+            fe.author([{"name": name} for name in entry.authors])
+            fe.dc.dc_creator("、".join(entry.authors))
+        if entry.categories:
+            fe.category([{"term": category} for category in entry.categories])
+        if entry.rights:
+            fe.rights(entry.rights)
+        if entry.language:
+            fe.feedmill.language = entry.language
+    return fg
+
+
+def _rss_part(fg: FeedGenerator, meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
+    """RSS 2.0 from :func:`_generator`'s generator: the RSS links, description, generator
+    string and hub, then each entry's summary and content as RSS shows them."""
+    title = _feed_title(meta)
+    generator = _clean(meta.generator).strip()
+    version = _clean(meta.generator_version).strip()
+    fg.generator(f"{generator} {version}".strip() if generator else "")
+    # feedgen writes the first rel=self link as atom:link and the *last* link as <link>.
+    fg.link(
+        [
+            {"href": _clean(meta.feed_url("rss")), "rel": "self", "type": "application/rss+xml"},
+            # feedgen refuses an RSS channel without a link: a configured link made only
+            # of characters XML forbids falls back to feedmill's own root.
+            {"href": _clean(meta.home_url) or _clean(f"{meta.base}/"), "rel": "alternate"},
+        ],
+        replace=True,
     )
+    fg.description(_first_nonblank(meta.description) or title)
+    fg.feedmill.hub = _clean(meta.hub).strip()
+    for fe, entry in zip(fg.entry(), entries, strict=True):
+        if entry.summary:
+            # RSS readers treat <description> as HTML: escape so the summary stays text.
+            fe.summary(html.escape(entry.summary, quote=False))
+        body = entry.content
+        if body:
+            # lxml refuses "]]>" inside CDATA; escaped text is equivalent for readers.
+            fe.content(body, type=None if "]]>" in body else "CDATA")
+    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-def _text(parent: etree._Element, tag: str, text: object) -> etree._Element:
-    element = etree.SubElement(parent, tag)
-    element.text = text  # type: ignore[assignment]
-    return element
-
-
-# --------------------------------------------------------------------------- RSS
+def _atom_part(fg: FeedGenerator, meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
+    """Atom 1.0 from :func:`_generator`'s generator (after :func:`_rss_part` or not):
+    the Atom author, links, generator and subtitle, then each entry's summary and
+    content as Atom shows them. A feed-level author covers entries that name none."""
+    generator = _clean(meta.generator).strip()
+    version = _clean(meta.generator_version).strip()
+    fg.generator(generator, version=version or None)
+    fg.author(name=_first_nonblank(meta.author, meta.title, meta.name) or "feedmill")
+    links = [
+        {"href": _clean(meta.home_url), "rel": "alternate", "type": "text/html"},
+        {"href": _clean(meta.feed_url("atom")), "rel": "self", "type": "application/atom+xml"},
+    ]
+    hub = _clean(meta.hub).strip()
+    if hub:
+        links.append({"href": hub, "rel": "hub"})
+    fg.link(links, replace=True)
+    # RSS's description is Atom's subtitle in feedgen: "" (no element) when none.
+    fg.subtitle(_clean(meta.description).strip())
+    for fe, entry in zip(fg.entry(), entries, strict=True):
+        if entry.summary:
+            fe.summary(entry.summary, type="text")
+        if entry.content:
+            fe.content(entry.content, type="html")
+    return fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
 def _rss(meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
     """RSS 2.0 with content:encoded, dc:creator and atom:link self (and hub)."""
-    rss = etree.Element("rss", version="2.0", nsmap=_RSS_NSMAP)
-    channel = etree.SubElement(rss, "channel")
-    title = _feed_title(meta)
-    _text(channel, "title", title)
-    _text(channel, "link", _clean(meta.home_url))
-    _text(channel, "description", _first_nonblank(meta.description) or title)
-    etree.SubElement(
-        channel,
-        _ATOM_LINK,
-        href=_clean(meta.feed_url("rss")),
-        rel="self",
-        type="application/rss+xml",
-    )
-    hub = _clean(meta.hub).strip()
-    if hub:
-        etree.SubElement(channel, _ATOM_LINK, href=hub, rel="hub")
-    _text(channel, "docs", _RSS_DOCS)
-    generator = _clean(meta.generator).strip()
-    version = _clean(meta.generator_version).strip()
-    if generator:
-        _text(channel, "generator", f"{generator} {version}".strip())
-    language = _clean(meta.language).strip()
-    if language:
-        _text(channel, "language", language)
-    _text(channel, "lastBuildDate", _rfc822(_feed_updated(meta, entries)))
+    return _rss_part(_generator(meta, entries), meta, entries)
 
-    sub = etree.SubElement
-    for entry in entries:
-        item = sub(channel, "item")
-        sub(item, "title").text = entry.title
-        sub(item, "link").text = entry.link
-        body = entry.content
-        # lxml refuses "]]>" inside CDATA; escaped text is equivalent for readers.
-        content = (body if "]]>" in body else etree.CDATA(body)) if body else None
-        if entry.summary:
-            # RSS readers treat <description> as HTML: escape so the summary stays text.
-            sub(item, "description").text = html.escape(entry.summary, quote=False)
-            if content is not None:
-                sub(item, _CONTENT_ENCODED).text = content
-        elif content is not None:
-            sub(item, "description").text = content
-        sub(item, "guid", isPermaLink="false").text = entry.guid
-        for category in entry.categories:
-            sub(item, "category").text = category
-        sub(item, "pubDate").text = entry.published_rfc822
-        if entry.authors:
-            sub(item, _DC_CREATOR).text = "、".join(entry.authors)
-    return _xml(rss)
+
+def _atom(meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
+    """Atom 1.0; a feed-level author covers entries that name none."""
+    return _atom_part(_generator(meta, entries), meta, entries)
 
 
 def render_rss(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
     """RSS 2.0 with content:encoded, dc:creator and atom:link self (and hub)."""
     return _rss(meta, _entries(meta, articles))
-
-
-# --------------------------------------------------------------------------- Atom
-
-
-def _atom(meta: FeedMeta, entries: Sequence[_Entry]) -> bytes:
-    """Atom 1.0; a feed-level author covers entries that name none."""
-    feed = etree.Element("feed", xmlns=_ATOM_NS)
-    language = _clean(meta.language).strip()
-    if language:
-        feed.set(_XML_LANG, language)
-    _text(feed, "id", _clean(meta.feed_url("atom")))
-    _text(feed, "title", _feed_title(meta))
-    _text(feed, "updated", _feed_updated(meta, entries).isoformat())
-    author = etree.SubElement(feed, "author")
-    _text(author, "name", _first_nonblank(meta.author, meta.title, meta.name) or "feedmill")
-    etree.SubElement(feed, "link", href=_clean(meta.home_url), rel="alternate", type="text/html")
-    etree.SubElement(
-        feed, "link", href=_clean(meta.feed_url("atom")), rel="self", type="application/atom+xml"
-    )
-    hub = _clean(meta.hub).strip()
-    if hub:
-        etree.SubElement(feed, "link", href=hub, rel="hub")
-    generator = _clean(meta.generator).strip()
-    version = _clean(meta.generator_version).strip()
-    if generator:
-        element = _text(feed, "generator", generator)
-        if version:
-            element.set("version", version)
-    description = _clean(meta.description).strip()
-    if description:
-        _text(feed, "subtitle", description)
-
-    sub = etree.SubElement
-    for entry in entries:
-        item = sub(feed, "entry")
-        sub(item, "id").text = entry.guid
-        sub(item, "title").text = entry.title
-        sub(item, "updated").text = entry.updated_iso
-        for name in entry.authors:
-            sub(sub(item, "author"), "name").text = name
-        if entry.content:
-            sub(item, "content", type="html").text = entry.content
-        # feedgen 1.0 wrote entry links with href only (its rel/type code reads the new
-        # element instead of the link); rel="alternate" is Atom's default anyway.
-        sub(item, "link", href=entry.link)
-        if entry.summary:
-            sub(item, "summary", type="text").text = entry.summary
-        for category in entry.categories:
-            sub(item, "category", term=category)
-        sub(item, "published").text = entry.published_iso
-        if entry.rights:
-            sub(item, "rights").text = entry.rights
-        if entry.language:
-            item.set(_XML_LANG, entry.language)
-    return _xml(feed)
 
 
 def render_atom(meta: FeedMeta, articles: Sequence[Article]) -> bytes:
@@ -568,18 +562,23 @@ def render_feeds(
     meta: FeedMeta, articles: Sequence[Article], formats: Iterable[str] = FORMATS
 ) -> dict[str, bytes]:
     """Each of ``formats`` (default all three) as :data:`RENDERERS` would render it, with
-    the entries prepared once for all of them (what a build does)."""
+    the entries prepared once for all of them and one FeedGenerator for RSS and Atom
+    (what a build does)."""
+    wanted = list(formats)
+    for fmt in wanted:
+        if fmt not in _SERIALIZERS:
+            raise ValueError(f"unknown feed format {fmt!r}; expected one of rss, atom, json")
     entries = _entries(meta, articles)
     out: dict[str, bytes] = {}
-    for fmt in formats:
-        try:
-            serialize = _SERIALIZERS[fmt]
-        except KeyError:
-            raise ValueError(
-                f"unknown feed format {fmt!r}; expected one of rss, atom, json"
-            ) from None
-        out[fmt] = serialize(meta, entries)
-    return out
+    fg = _generator(meta, entries) if "rss" in wanted or "atom" in wanted else None
+    # RSS first: the Atom part overwrites the summaries and content types it set.
+    if fg is not None and "rss" in wanted:
+        out["rss"] = _rss_part(fg, meta, entries)
+    if fg is not None and "atom" in wanted:
+        out["atom"] = _atom_part(fg, meta, entries)
+    if "json" in wanted:
+        out["json"] = _json(meta, entries)
+    return {fmt: out[fmt] for fmt in wanted}
 
 
 RENDERERS: dict[str, tuple[Callable[[FeedMeta, Sequence[Article]], bytes], str]] = {

@@ -1,10 +1,14 @@
-"""The renderer's bytes are the bytes of the feedgen code it replaced.
+"""The renderer's bytes are the bytes of the feedgen renderer the project started with.
 
-``feeds.render`` used to build RSS and Atom with feedgen 1.0; for speed it now builds the
-same lxml trees itself (and prepares each entry once for the three formats). This file
-keeps that feedgen renderer, verbatim but for its imports (and ``xml_safe`` as the
-regular expression it was), as the reference: every test renders the same input with
-both and compares the bytes, for hand-picked edge cases and for generated articles.
+``feeds.render`` builds RSS and Atom with feedgen 1.0, as its first version did, but
+prepares each entry once for the three formats (cached by content hash) and makes both
+documents from one ``FeedGenerator`` per feed, where the first version built a generator
+per format. This file keeps that first renderer (``feeds/render.py`` at commit 1547bd7),
+verbatim but for its imports (and ``xml_safe`` as the regular expression it was), as the
+reference: every test renders the same input with both and compares the bytes, for
+hand-picked edge cases and for generated articles. (Between 16cd9d2 and the return to
+feedgen the renderer built the trees by hand; ``test_render_golden.py`` holds the bytes
+that version wrote and checks they are unchanged.)
 """
 
 from __future__ import annotations
