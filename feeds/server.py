@@ -56,7 +56,9 @@ from feeds.pages import (
 from feeds.store import SQLiteStore
 
 __all__ = [
+    "BODY_TIMEOUT",
     "CLIENT_MAX_SIZE",
+    "HEADER_TIMEOUT",
     "MAX_FIELD_SIZE",
     "MAX_LINE_SIZE",
     "Controller",
@@ -69,8 +71,14 @@ logger = logging.getLogger(__name__)
 
 MAX_LINE_SIZE = 8190  # request line and header lines
 MAX_FIELD_SIZE = 8190  # one header value
+MAX_HEADERS = 100  # header lines of one request
 CLIENT_MAX_SIZE = 64 * 1024  # request bodies (the run form is a few bytes)
 KEEPALIVE_TIMEOUT = 75.0
+# A connection must have sent a whole request line and headers this many seconds after
+# it was accepted, or it is closed (slow-loris clients; idle connections that never ask).
+HEADER_TIMEOUT = 20.0
+BODY_TIMEOUT = 20.0  # a request body (the run form) must arrive within this
+LINGERING_TIME = 2.0
 MIN_MAX_AGE, MAX_MAX_AGE, ON_DEMAND_MAX_AGE = 60, 3600, 3600
 GZIP_MIN_SIZE = 256
 
@@ -614,7 +622,7 @@ class _Server:
     async def run_form(self, request: web.Request) -> web.StreamResponse:
         """The dashboard's "run now" form: same checks as the API, then back to ``/``."""
         name = request.match_info.get("name", "")
-        form = await request.post()
+        form = await _read_body(request, form=True)
         token = form.get("token")
         outcome = self._authorize(token if isinstance(token, str) else None)
         query: dict[str, str] = {"flash": outcome, "source": name}
@@ -656,6 +664,7 @@ class _Server:
         return _json([run_json(run) for run in runs])
 
     async def api_run(self, request: web.Request) -> web.StreamResponse:
+        await _read_body(request)  # bounded in size and time before anything starts
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         presented = credentials.strip() if scheme.lower() == "bearer" else None
         outcome = self._authorize(presented)
@@ -703,8 +712,26 @@ _ERROR_MESSAGES = {
     400: "bad request",
     404: "not found",
     405: "method not allowed",
+    408: "request body too slow",
     413: "request body too large",
 }
+# Answers after which the connection is closed: the rest of the request is not read.
+_CLOSE_AFTER = frozenset({408, 413})
+
+
+async def _read_body(request: web.Request, *, form: bool = False) -> Any:
+    """The request's body (its form fields when ``form``), read within BODY_TIMEOUT and
+    CLIENT_MAX_SIZE: 408 for a client that trickles it, 413 for one that is too large."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await (request.post() if form else request.read())
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+
+
+# Connections accepted less than their header deadline ago that have not yet sent a
+# whole request (see :class:`_HeaderDeadline`); each stays here at most that long.
+_AWAITING_REQUEST: set[Any] = set()
 
 
 @web.middleware
@@ -713,7 +740,11 @@ async def _errors_and_logging(request: web.Request, handler: _Handler) -> web.St
     (its arguments are only worked out when DEBUG is on: this runs for every request)."""
     debug = logger.isEnabledFor(logging.DEBUG)
     started = time.perf_counter() if debug else 0.0
+    _AWAITING_REQUEST.discard(request.protocol)  # it sent a whole request in time
     try:
+        length = request.content_length
+        if length is not None and length > CLIENT_MAX_SIZE:
+            raise web.HTTPRequestEntityTooLarge(CLIENT_MAX_SIZE, length)
         response = await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects: aiohttp sends them
@@ -724,6 +755,8 @@ async def _errors_and_logging(request: web.Request, handler: _Handler) -> web.St
             keep = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
             message = _ERROR_MESSAGES.get(exc.status, exc.reason.lower())
             response = _error(exc.status, message, headers=keep)
+            if exc.status in _CLOSE_AFTER:
+                response.force_close()
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -758,7 +791,11 @@ def make_app(controller: Controller, data_dir: Path, *, token: str | None) -> we
         handler_args={
             "max_line_size": MAX_LINE_SIZE,
             "max_field_size": MAX_FIELD_SIZE,
+            "max_headers": MAX_HEADERS,
             "keepalive_timeout": KEEPALIVE_TIMEOUT,
+            # After a refusal (413, 408) the unread rest of a body is drained this long
+            # at most (so the client sees the answer), then the connection is closed.
+            "lingering_time": LINGERING_TIME,
             "access_log": None,  # one DEBUG line per request comes from the middleware
         },
     )
@@ -779,15 +816,77 @@ def make_app(controller: Controller, data_dir: Path, *, token: str | None) -> we
     return app
 
 
+class _HeaderDeadline:
+    """The protocol factory of the listening socket: aiohttp's, plus a deadline per
+    connection. A connection that has not sent a whole request (line and headers)
+    ``timeout`` seconds after it was accepted is closed, however it trickles bytes.
+
+    aiohttp (before 3.14) closes an idle connection only after a response (keep-alive
+    timeout), so a client that connects and never completes a request, or sends one
+    byte at a time, would hold its socket and file descriptor for ever. After the first
+    request, aiohttp's keep-alive timeout bounds the wait for the next one.
+    """
+
+    def __init__(self, factory: Callable[[], Any], timeout: float) -> None:
+        self._factory = factory
+        self._timeout = timeout
+
+    def __call__(self) -> Any:
+        protocol = self._factory()
+        if self._timeout > 0:
+            _AWAITING_REQUEST.add(protocol)
+            asyncio.get_running_loop().call_later(self._timeout, _close_if_no_request, protocol)
+        return protocol
+
+
+def _close_if_no_request(protocol: Any) -> None:
+    if protocol not in _AWAITING_REQUEST:
+        return  # a request came in (the middleware took it off)
+    _AWAITING_REQUEST.discard(protocol)
+    if getattr(protocol, "transport", None) is not None:
+        logger.debug("closing a connection that sent no complete request in time")
+        protocol.force_close()
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner whose sites listen through :class:`_HeaderDeadline`."""
+
+    def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._guarded: _HeaderDeadline | None = None
+        self._header_timeout = header_timeout
+
+    @property
+    def server(self) -> Any:
+        server = super().server
+        if server is None:
+            return None
+        if self._guarded is None or self._guarded._factory is not server:
+            self._guarded = _HeaderDeadline(server, self._header_timeout)
+        return self._guarded
+
+
 async def start_server(
-    app: web.Application, host: str = "127.0.0.1", port: int = 8080
+    app: web.Application,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    header_timeout: float | None = None,
 ) -> web.AppRunner:
     """Serve ``app`` on ``host:port`` in the running loop; the caller cleans up the runner.
+
+    A connection that has not sent a whole request ``header_timeout`` seconds (default
+    :data:`HEADER_TIMEOUT`) after it was accepted is closed.
 
     Raises OSError (errno kept) with a message naming the address when it cannot listen,
     e.g. because the port is taken.
     """
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    runner = _Runner(
+        app,
+        header_timeout=HEADER_TIMEOUT if header_timeout is None else header_timeout,
+        access_log=None,
+        shutdown_timeout=5.0,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
