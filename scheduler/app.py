@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import resource
 import signal
 import tempfile
 from datetime import datetime
@@ -30,6 +31,9 @@ logger = logging.getLogger("feedmill.serve")
 
 # Runs the service starts itself; at start-up, any of them still "running" was cut off.
 SERVICE_TRIGGERS = ("schedule", "api", "dashboard", "startup")
+# Open files the service asks for (each client connection holds one): the usual soft
+# limit of 1,024 would let a few hundred idle clients stop it from accepting more.
+WANTED_OPEN_FILES = 65536
 
 
 class ServiceController:
@@ -70,6 +74,25 @@ def check_data_dir(data_dir: Path) -> None:
         raise StoreError(f"data directory {data_dir} is not writable: {exc}") from exc
 
 
+def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> int:
+    """Raise the soft RLIMIT_NOFILE towards ``wanted`` (never above the hard limit, never
+    lower); the soft limit in force afterwards."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return -1
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as exc:
+            logger.warning("cannot raise the open files limit from %d: %s", soft, exc)
+            return soft
+        logger.debug("open files limit raised from %d to %d", soft, target)
+        return target
+    return soft
+
+
 def serve(
     config: Config,
     data_dir: Path,
@@ -89,6 +112,7 @@ def serve(
         return 1
     if stale:
         logger.warning("%d run(s) were cut off when the service last stopped", stale)
+    raise_open_files_limit()
     try:
         return asyncio.run(_serve(config, data_dir, host=host, port=port, token=token, grace=grace))
     except OSError as exc:
