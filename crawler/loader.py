@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from scrapy import Spider
 from scrapy.utils.misc import load_object
 
-from feeds.config import Config, load_config
+from crawler.paths import cached_config
+from feeds.config import Config
 
 if TYPE_CHECKING:
     from typing import Self
@@ -39,7 +40,7 @@ class SourceSpiderLoader:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        return cls(load_config(settings.get("FEEDMILL_CONFIG") or None))
+        return cls(cached_config(settings.get("FEEDMILL_CONFIG") or None))
 
     def load(self, spider_name: str) -> type[Spider]:
         if spider_name not in self._spiders:
