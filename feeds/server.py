@@ -821,10 +821,11 @@ class _HeaderDeadline:
     connection. A connection that has not sent a whole request (line and headers)
     ``timeout`` seconds after it was accepted is closed, however it trickles bytes.
 
-    aiohttp (before 3.14) closes an idle connection only after a response (keep-alive
-    timeout), so a client that connects and never completes a request, or sends one
-    byte at a time, would hold its socket and file descriptor for ever. After the first
-    request, aiohttp's keep-alive timeout bounds the wait for the next one.
+    aiohttp has no deadline for a request's headers; older releases start their
+    keep-alive timer only after a first response, so a client that connects and never
+    completes a request, or sends one byte at a time, would hold its socket and file
+    descriptor for ever (3.14 closes it after the keep-alive timeout, 75 s here). After
+    the first request, aiohttp's keep-alive timeout bounds the wait for the next one.
     """
 
     def __init__(self, factory: Callable[[], Any], timeout: float) -> None:
