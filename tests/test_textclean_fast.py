@@ -74,3 +74,29 @@ def test_annotation_followed_by_another_token_is_left_to_the_general_pass() -> N
     # "(maí" only loses its "(" pairing once "?gǔi)" is gone: the general pass decides.
     text = "高(leí)(maí\ufffdgǔi)）"
     assert strip_pinyin(text) == textclean._strip_general(text) == "高"
+
+
+def test_clean_fields_cache_gives_what_cleaning_gives() -> None:
+    from crawler.textclean import clean_fields, clean_line, clean_text
+
+    seed = (SEEDS / "000_50086ce4ead14abc.txt").read_text(encoding="utf-8")
+    lines = seed.split("\n")
+    fields = [*lines[:1], *lines[-12:], "", " 國(guó) ", "\ue000私", "x\ny"]
+    for script in ("simplified", "traditional", None):
+        for flag in (True, False):
+            expected = [(clean_line if flag else clean_text)(f, script) for f in fields]
+            textclean._FIELD_CACHE.clear()
+            assert clean_fields(fields, script, lines=flag) == expected  # cold
+            assert clean_fields(fields, script, lines=flag) == expected  # from the cache
+            assert clean_fields(fields[::-1], script, lines=flag) == expected[::-1]
+
+
+def test_clean_fields_cache_is_bounded_and_keyed_by_script() -> None:
+    from crawler.textclean import clean_fields
+
+    textclean._FIELD_CACHE.clear()
+    assert clean_fields(["國家"], "simplified") == ["国家"]
+    assert clean_fields(["國家"], None) == ["國家"]
+    for i in range(textclean._FIELD_CACHE_MAX + 10):
+        clean_fields([f"標題{i}"], None, lines=True)
+    assert len(textclean._FIELD_CACHE) <= textclean._FIELD_CACHE_MAX
