@@ -349,7 +349,8 @@ def soak(work: Path, sources: int, every: int, seconds: float, sample: float) ->
         "sources": sources,
         "every_s": every,
         "seconds": round(elapsed, 1),
-        "runs_completed": completed,
+        "runs_completed": completed,  # after the stop (running crawls finish in the grace)
+        "runs_completed_before_stop": samples[-1]["runs"],
         "runs_failed": failed,
         "runs_by_outcome": {k: v for k, v in counts.items() if k != "articles"},
         "runs_per_minute": round(completed / elapsed * 60, 1) if elapsed else None,
