@@ -19,6 +19,7 @@ under way and records the sources not reached yet as cancelled.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -188,5 +189,19 @@ def _build_combined(settings: Any) -> None:
         logger.error("combined feed not written: %s", exc)
 
 
+def exit_now(code: int) -> None:
+    """Flush the logs and leave without the interpreter's teardown.
+
+    Everything the run writes (store, feeds, run records) is committed and closed by
+    now; tearing down Scrapy's, Twisted's and lxml's module state cost ~0.35 s of CPU per
+    child, a third of what refreshing a source costs when it has a process of its own.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
