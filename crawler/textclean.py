@@ -140,7 +140,7 @@ _TONED_BEFORE_CLOSE = re.compile(f"[{_TONED_CHARS}][{_SYLLABLE_CHARS}]{{0,7}}[)�
 
 # A run of Latin letters carrying a pinyin tone mark somewhere, for has_pinyin.
 _TONED_CHAR = re.compile(f"[{_TONED_CHARS}]")
-_TONED_WORD = re.compile(f"[{_LATIN}]*[{_TONED_CHARS}][{_LATIN}]*")
+_LATIN_RUN = re.compile(f"[{_LATIN}]+")
 # A fragment counts only next to Chinese text or a parenthesis, where the converter
 # puts pinyin; "à" or "été" in a French sentence is not damage.
 _FRAGMENT_CONTEXT = re.compile(f"[{_HAN}{_LOST}()（）]")
@@ -245,10 +245,16 @@ def _replace_bare(match: re.Match[str]) -> str:
     return "" if _is_annotation(match) else match.group()
 
 
+# A place name in pinyin runs to a dozen syllables at most ("Wūlǔmùqí": 8 letters).
+_MAX_PINYIN_WORD = 64
+
+
 def _segments_as_pinyin(word: str) -> bool:
     """True when ``word`` (any case, apostrophes allowed) splits into pinyin syllables,
     e.g. "Běijīng" or "Xī'ān"; "café" does not, so French text does not trigger a
-    warning."""
+    warning. Words longer than _MAX_PINYIN_WORD do not either (and are not cached)."""
+    if len(word) > _MAX_PINYIN_WORD:
+        return False
     for part in _syllable_base(word.lower()).split("'"):
         reachable = [True] + [False] * len(part)
         for end in range(1, len(part) + 1):
@@ -350,15 +356,26 @@ def strip_pinyin(text: str) -> str:
     return _strip_general(text)
 
 
+# Characters the repeated passes of _strip_general may scan for one text. Each pass
+# removes what the previous one brought together, so a chain such as "國(guó(guó(guó…"
+# (hostile, or a converter gone wrong) takes one pass per link: 10,000 links in a 60 KB
+# document cost ~30 s of CPU before this bound. Real damage settles in a few passes;
+# past the bound the rest of such a chain is left as it is.
+_STRIP_WORK = 4_000_000
+_STRIP_MIN_PASSES = 32
+
+
 def _strip_general(text: str) -> str:
     """strip_pinyin without the fast first pass: every candidate judged in Python."""
-    while True:
+    passes = max(_STRIP_MIN_PASSES, _STRIP_WORK // max(1, len(text)))
+    for _ in range(passes):
         cleaned = _CANDIDATE.sub(_replace, text)
         if _TONED_BEFORE_CLOSE.search(cleaned):
             cleaned = _BARE.sub(_replace_bare, cleaned)
         if cleaned == text:
             return cleaned
         text = cleaned
+    return text
 
 
 def has_pinyin(text: str) -> bool:
@@ -378,7 +395,13 @@ def has_pinyin(text: str) -> bool:
             return True
     if not _TONED_CHAR.search(text):
         return False
-    return any(_is_pinyin_fragment(text, m) for m in _TONED_WORD.finditer(text))
+    # The Latin runs that carry a tone mark (what "[L]*[T][L]*" finds, without its
+    # quadratic backtracking through long runs that carry none).
+    return any(
+        _is_pinyin_fragment(text, m)
+        for m in _LATIN_RUN.finditer(text)
+        if not _TONED_SET.isdisjoint(m.group())
+    )
 
 
 # --------------------------------------------------------------------------------------
