@@ -31,9 +31,38 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.utils.project import get_project_settings
 
-from feeds.runprotocol import MARKER, NOT_REACHED, TIMEOUTS_ENV
+from feeds.runprotocol import (
+    MARKER,
+    NOT_REACHED,
+    PARENT_PID_ENV,
+    RUN_LOG_DIR_ENV,
+    TIMEOUTS_ENV,
+)
 
 logger = logging.getLogger("crawler.run")
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> bool:
+    """Have the kernel SIGKILL this process when its parent ``parent`` dies; exit now if
+    it is already gone. False where the kernel cannot do it (not Linux).
+
+    A kill -9 of the process that started a crawl (``feedmill serve``) or of a crawl that
+    forked reader processes must not leave children running with nobody to supervise,
+    time out or reap them: a restarted service would mark their run interrupted and
+    start another beside them.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        done = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        done = False
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a spider argument for every source, as with scrapy crawl -a",
     )
     args = parser.parse_args(argv)
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    if parent.isdigit():
+        die_with_parent(int(parent))
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
     for pair in args.set:
@@ -78,24 +110,58 @@ def main(argv: list[str] | None = None) -> int:
         settings.set("FEED_BUILDER_COMBINED", False, priority="cmdline")
 
     process = CrawlerProcess(settings)
-    state = {"stopping": False, "reached": 0, "errors": 0}
+    state: dict[str, Any] = {"stopping": False, "reached": set(), "errors": 0}
     from twisted.internet import defer
+
+    # Web and feed sources mostly wait on the network and on politeness delays: up to
+    # CRAWLS_AT_ONCE of them run side by side, each committing every article before it
+    # gives control back to the reactor (two crawls holding open SQLite write
+    # transactions on one thread would wait for each other). Files sources are CPU-bound
+    # and commit in batches: they run alone, after the others.
+    at_once = max(1, settings.getint("CRAWLS_AT_ONCE", 8)) if batched else 1
+    kinds = _kinds(settings, sources)
+    together = [n for n in sources if kinds.get(n) != "files"] if at_once > 1 else []
+    alone = [n for n in sources if n not in together]
+    ids = _run_ids(settings)
+    log_dir = os.environ.get(RUN_LOG_DIR_ENV, "")
+
+    def crawl_one(name: str, shared: bool) -> Any:
+        if state["stopping"]:
+            return defer.succeed(None)
+        state["reached"].add(name)
+        logger.info(MARKER.format(source=name))
+        handler = _run_log(log_dir, name, ids.get(name)) if log_dir and batched else None
+        try:
+            crawler = process.create_crawler(name)
+            if name in timeouts:
+                crawler.settings.set("CLOSESPIDER_TIMEOUT", timeouts[name], priority="cmdline")
+            if shared:
+                crawler.settings.set("STORE_BATCH_SIZE", 1, priority="cmdline")
+            done = process.crawl(crawler, **spider_args)
+        except Exception:
+            done = defer.fail()
+
+        def failed(failure: Any) -> None:
+            state["errors"] += 1
+            logger.error("crawl of source %r failed", name, exc_info=failure.value)
+
+        def close_log(result: Any) -> Any:
+            if handler is not None:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+            return result
+
+        done.addErrback(failed)
+        done.addBoth(close_log)
+        return done
 
     @defer.inlineCallbacks
     def crawl_in_turn() -> Generator[Any, Any, None]:
-        for name in sources:
-            if state["stopping"]:
-                break
-            state["reached"] += 1
-            logger.info(MARKER.format(source=name))
-            try:
-                crawler = process.create_crawler(name)
-                if name in timeouts:
-                    crawler.settings.set("CLOSESPIDER_TIMEOUT", timeouts[name], priority="cmdline")
-                yield process.crawl(crawler, **spider_args)
-            except Exception:
-                state["errors"] += 1
-                logger.exception("crawl of source %r failed", name)
+        if together:
+            limit = defer.DeferredSemaphore(at_once)
+            yield defer.DeferredList([limit.run(crawl_one, n, True) for n in together])
+        for name in alone:
+            yield crawl_one(name, False)
 
     def stop_reactor(_: object) -> None:
         from twisted.internet import reactor
@@ -124,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     done.addBoth(stop_reactor)
     if not done.called:
         process.start(stop_after_crawl=False)
-    skipped = sources[state["reached"] :]
+    skipped = [name for name in sources if name not in state["reached"]]
     if skipped:
         _record_not_reached(settings, skipped)
     if build_combined and state["reached"]:
@@ -133,6 +199,59 @@ def main(argv: list[str] | None = None) -> int:
         if CHANGED_SOURCES or not _combined_exists(settings):
             _build_combined(settings)
     return 1 if state["errors"] else 0
+
+
+def _kinds(settings: Any, sources: list[str]) -> dict[str, str]:
+    """Source -> kind, for the sources the config has (unknown ones fail when crawled)."""
+    from crawler.paths import config_of
+
+    try:
+        config = config_of(settings)
+    except Exception:  # the crawl itself reports a broken config
+        return {}
+    return {name: config.sources[name].kind for name in sources if name in config.sources}
+
+
+def _run_ids(settings: Any) -> dict[str, int]:
+    from crawler.extensions import run_ids
+
+    try:
+        return run_ids(settings)
+    except (ValueError, TypeError):
+        return {}
+
+
+class _SourceFilter(logging.Filter):
+    """Records of one source's crawl: its spider's own, and those Scrapy tags with it."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        spider = getattr(record, "spider", None)
+        return record.name == self.source or getattr(spider, "name", None) == self.source
+
+
+def _run_log(log_dir: str, source: str, run_id: int | None) -> logging.Handler | None:
+    """A log file of its own for one run of a batch (``<dir>/<source>/<run id>.log``):
+    the run manager attaches its tail to the run, as for a run with a child of its own."""
+    if run_id is None:
+        return None
+    path = os.path.join(log_dir, source, f"{run_id}.log")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        logger.warning("no log file of its own for run %d of %r: %s", run_id, source, exc)
+        return None
+    root = logging.getLogger()
+    template = next((h for h in root.handlers if h.formatter is not None), None)
+    if template is not None:
+        handler.setFormatter(template.formatter)
+    handler.addFilter(_SourceFilter(source))
+    root.addHandler(handler)
+    return handler
 
 
 def _timeouts(text: str) -> dict[str, float]:

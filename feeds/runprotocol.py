@@ -13,3 +13,10 @@ MARKER = "feedmill: crawl of source {source!r} begins"
 NOT_REACHED = "feedmill stopped before this source's turn in its batch"
 # Environment variable: JSON object of source -> seconds the crawl may take.
 TIMEOUTS_ENV = "FEEDMILL_RUN_TIMEOUTS"
+# Environment variable: the pid of the service that started the child. The child asks
+# the kernel to kill it when that process dies (a kill -9 of ``feedmill serve`` must not
+# leave crawls running that nobody supervises and whose runs the restart marks interrupted).
+PARENT_PID_ENV = "FEEDMILL_PARENT_PID"
+# Environment variable: the folder where a batch child writes each run's own log
+# (``<folder>/<source>/<run id>.log``), which the manager reads for the run's log tail.
+RUN_LOG_DIR_ENV = "FEEDMILL_RUN_LOG_DIR"

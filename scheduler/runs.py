@@ -31,7 +31,7 @@ from pathlib import Path
 
 from feeds.config import DEFAULT_RUN_TIMEOUT, Config, parse_config
 from feeds.errors import ConfigError, FeedmillError, SourceBusy, UnknownSource
-from feeds.runprotocol import MARKER, TIMEOUTS_ENV
+from feeds.runprotocol import MARKER, PARENT_PID_ENV, RUN_LOG_DIR_ENV, TIMEOUTS_ENV
 from feeds.store import RUN_COUNTS, Run, SQLiteStore
 from scheduler.state import set_log_tail
 
@@ -453,6 +453,10 @@ class RunManager:
             FEEDMILL_DATA_DIR=str(self.data_dir),
         )
         env[TIMEOUTS_ENV] = json.dumps(timeouts)
+        env[RUN_LOG_DIR_ENV] = str(self.data_dir / "logs")
+        # The child dies with this process (crawler.run asks the kernel to SIGKILL it):
+        # after a kill -9 of the service no crawl goes on unsupervised.
+        env[PARENT_PID_ENV] = str(os.getpid())
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             return await asyncio.create_subprocess_exec(
@@ -550,6 +554,13 @@ class RunManager:
         limit = _BATCH_LOG_BYTES if len(batch.runs) > 1 else _LOG_TAIL_BYTES
         text = read_log_tail(batch.log_path, None, limit) if batch.log_path else ""
         tails = split_batch_log(text, [r.source for r in batch.runs])
+        if len(batch.runs) > 1:
+            # A batch child writes each run's own records to logs/<source>/<id>.log too
+            # (its crawls may run side by side); the batch log's part is the fallback.
+            for run in batch.runs:
+                own = self.data_dir / "logs" / run.source / f"{run.run_id}.log"
+                if own.exists():
+                    tails[run.source] = read_log_tail(own)
         status = _describe_status(returncode)
         outcomes: dict[int, str] = {}
         with SQLiteStore(self.store_path) as store:

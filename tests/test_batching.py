@@ -112,10 +112,10 @@ def test_batch_size_and_worker_limit_are_kept(tmp_path: Path) -> None:
     assert most == 1  # never two children at once
     runs = runs_by_source(data_dir, ids)
     assert {run.outcome for run in runs.values()} == {"ok"}  # type: ignore[attr-defined]
-    # Two sources shared the batch's log; the third, alone, has a log of its own.
+    # Two sources shared a batch's log; every run has a log of its own as well.
     assert len(list((data_dir / "logs" / "batches").glob("*.log"))) == 1
-    alone = [name for name in SOURCES if (data_dir / "logs" / name).is_dir()]
-    assert len(alone) == 1
+    for name, run in runs.items():
+        assert (data_dir / "logs" / name / f"{run.id}.log").exists()  # type: ignore[attr-defined]
 
 
 def test_a_run_someone_asked_for_does_not_wait_for_the_batch_window(tmp_path: Path) -> None:
@@ -135,35 +135,48 @@ def test_a_run_someone_asked_for_does_not_wait_for_the_batch_window(tmp_path: Pa
     assert asyncio.run(scenario()) < 30
 
 
-def test_each_source_keeps_its_timeout_inside_a_batch(tmp_path: Path) -> None:
+def test_web_sources_of_a_batch_crawl_side_by_side_each_with_its_timeout(
+    tmp_path: Path,
+) -> None:
     with SiteServer(ROOT / "tests" / "fixtures" / "site") as site:
-        extra = (
-            f'\n[sources.slow]\nkind = "web"\nstart_urls = ["{site.url("/slow.html")}"]\n'
+        extra = "".join(
+            f'\n[sources.{name}]\nkind = "web"\nstart_urls = ["{site.url("/slow.html")}"]\n'
             'article_links = "a"\n'
+            for name in ("slow", "slower")
         )
         project = project_with(tmp_path, extra)
         data_dir = tmp_path / "data"
         config = load_config(project / "feedmill.toml")
 
-        async def scenario() -> dict[str, str]:
+        async def scenario() -> tuple[dict[str, str], dict[str, int]]:
             manager = RunManager(
                 config,
                 data_dir,
                 batch_window=1.0,
                 batch_size=10,
-                timeout_for=lambda source: 2.0 if source == "slow" else 120.0,
+                timeout_for=lambda source: 3.0 if source.startswith("slow") else 120.0,
             )
-            ids = await asyncio.gather(
-                manager.start("slow", "schedule"), manager.start("alpha", "schedule")
-            )
+            names = ("slow", "alpha", "slower")
+            ids = await asyncio.gather(*(manager.start(n, "schedule") for n in names))
             outcomes = await asyncio.gather(*(manager.wait(run_id) for run_id in ids))
             await manager.shutdown()
             assert manager.children_started == 1
-            return dict(zip(("slow", "alpha"), outcomes, strict=True))
+            return dict(zip(names, outcomes, strict=True)), dict(zip(names, ids, strict=True))
 
-        outcomes = asyncio.run(scenario())
-    # The slow source was closed at its own timeout; the next one in the batch still ran.
-    assert outcomes == {"slow": "timeout", "alpha": "ok"}
+        outcomes, ids = asyncio.run(scenario())
+    # The slow sources were closed at their own timeout; the files source still ran.
+    assert outcomes == {"slow": "timeout", "alpha": "ok", "slower": "timeout"}
+    # The two web crawls ran side by side: the second began before the first ended.
+    [batch_log] = (data_dir / "logs" / "batches").glob("*.log")
+    text = batch_log.read_text(encoding="utf-8")
+    second_began = text.index(MARKER.format(source="slower"))
+    first_ended = text.index(f"run {ids['slow']} of source 'slow': timeout")
+    assert second_began < first_ended
+    # Each run's log tail holds its own records only.
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        slow_tail = store.get_run(ids["slow"]).log_tail  # type: ignore[union-attr]
+    assert f"run {ids['slow']} of source 'slow'" in slow_tail
+    assert "of source 'slower'" not in slow_tail
 
 
 def test_sigterm_stops_the_crawl_under_way_and_cancels_the_sources_not_reached(
