@@ -37,6 +37,7 @@ from crawler.decode import DecodeError, decode_document
 from crawler.items import ArticleItem, RelatedLink
 from crawler.paths import shared_store
 from crawler.pipelines import normalise_item
+from crawler.run import die_with_parent
 from crawler.seedformat import SeedFormatError, parse_seed
 from crawler.textclean import strip_pinyin
 from feeds import __version__
@@ -177,9 +178,10 @@ class FilesSpider(Spider):
             self.source,
         )
         blocks = [work[i : i + BLOCK_DOCUMENTS] for i in range(0, len(work), BLOCK_DOCUMENTS)]
-        readers = []
+        readers: list[tuple[int, Any]] = []
         for number in range(min(self.workers, len(blocks))):
-            readers.append(self._fork_reader(blocks[number :: self.workers], now))
+            inherited = [stream.fileno() for _, stream in readers if stream is not None]
+            readers.append(self._fork_reader(blocks[number :: self.workers], now, inherited))
         try:
             for index, block in enumerate(blocks):
                 pid, stream = readers[index % len(readers)]
@@ -203,17 +205,27 @@ class FilesSpider(Spider):
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, 0)
 
-    def _fork_reader(self, blocks: list[Sequence[_Work]], now: datetime) -> tuple[int, Any]:
+    def _fork_reader(
+        self, blocks: list[Sequence[_Work]], now: datetime, inherited: Sequence[int] = ()
+    ) -> tuple[int, Any]:
         """Fork a process that reads ``blocks`` and pickles one list of results per block
-        to a pipe; it ends when done, or when this process stops reading (EPIPE)."""
+        to a pipe; it ends when done, when this process stops reading (EPIPE), or when
+        this process dies (the kernel kills it: no reader outlives a kill -9 of the
+        crawl). ``inherited``: the read ends of readers forked before, closed in the
+        new one so that each pipe's only reader is this process."""
         read_end, write_end = os.pipe()
         with contextlib.suppress(OSError):  # a bigger pipe lets readers run further ahead
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the reader: never returns
             status = 0
             try:
+                die_with_parent(parent)
                 os.close(read_end)
+                for fd in inherited:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
                 for name in ("SIGINT", "SIGTERM", "SIGHUP"):
                     signal.signal(getattr(signal, name), signal.SIG_DFL)
                 with os.fdopen(write_end, "wb") as out:
