@@ -217,7 +217,10 @@ def write_if_changed(path: Path, data: bytes, *, sync: bool = True) -> bool:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The writer's pid in the name: a file left by a writer that was killed half-way
+    # is known as such and removed by the next write of the same file.
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -229,6 +232,41 @@ def write_if_changed(path: Path, data: bytes, *, sync: bool = True) -> bool:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_abandoned(path)
+    return True
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Remove the temporary files of ``path`` whose writer is gone (a kill -9, a crash,
+    the scheduler's SIGKILL at a timeout, a power cut): they are never served (dot
+    files), but would pile up over months. A writer that is still running keeps its."""
+    prefix = f".{path.name}."
+    try:
+        with os.scandir(path.parent) as entries:
+            names = [e.name for e in entries if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        writer = name[len(prefix) :].split(".", 1)[0]
+        if not name.endswith(".tmp") or not writer.isdigit() or _running(int(writer)):
+            continue
+        try:
+            (path.parent / name).unlink(missing_ok=True)
+        except OSError as exc:
+            logger.debug("cannot remove %s: %s", name, exc)
+            continue
+        logger.info("removed %s, left by a writer that did not finish", name)
+
+
+def _running(pid: int) -> bool:
+    if not 0 < pid <= 1 << 22:  # no process has that pid (Linux's largest pid_max)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process
+        return True
     return True
 
 
