@@ -349,5 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _times(value: object) -> str:
+    return f"{value:.3f}x" if isinstance(value, float) else fmt(value)
+
+
 if __name__ == "__main__":
     sys.exit(main())
