@@ -656,9 +656,37 @@ def _trafilatura_options(url: str, fast: bool) -> object | None:
     )
 
 
+# trafilatura unwraps inline elements (spans, links) itself, which leaves libxml2 with
+# runs of adjacent text nodes, and its XPath text() searches are quadratic in such runs:
+# one paragraph of 10,000 links or spans (a hostile page, a tag cloud) kept a crawl's
+# only thread busy for 15 s, long enough to time out every other download. Inside an
+# element with more children than this, inline markup is unwrapped first (its text
+# stays) and each run of text nodes merged into one.
+_CROWDED_CHILDREN = 200
+_INLINE_TAGS = (
+    "a", "abbr", "b", "big", "cite", "code", "em", "font", "i", "mark", "q", "s",
+    "small", "span", "strike", "strong", "sub", "sup", "time", "u",
+)  # fmt: skip
+
+
+def _unwrap_crowded_inline(root: HtmlElement) -> None:
+    crowded = [el for el in root.iter() if len(el) > _CROWDED_CHILDREN]
+    for element in crowded:
+        if element.getparent() is None and element is not root:
+            continue  # inside an element unwrapped already
+        etree.strip_tags(element, *_INLINE_TAGS)
+        # Setting .text or .tail replaces the run of text nodes behind it with one node.
+        element.text = element.text
+        for node in element.iterdescendants():
+            if isinstance(node.tag, str):
+                node.text = node.text
+            node.tail = node.tail
+
+
 def _generic_body(root: HtmlElement, url: str) -> tuple[str, str] | None:
     """The page's main text as (html, text): trafilatura picks the text, then the links,
     inline markup and images of the chosen blocks are taken back from the page."""
+    _unwrap_crowded_inline(root)
     fragment = _trafilatura(root, url, fast=True)
     if not fragment or _weight(_TAG.sub("", fragment)) < _SHORT_FAST_BODY:
         # a short result: let trafilatura compare with its fallback extractors

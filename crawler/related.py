@@ -105,6 +105,7 @@ _ATTRIBUTE_VALUES = etree.XPath("//@class | //@id", smart_strings=False)
 _TEXT_NODES = etree.XPath("//text()", smart_strings=False)
 _BY_ATTRIBUTE = etree.XPath("//*[@class = $value or @id = $value]")
 _BY_TEXT = etree.XPath("//text()[. = $value]")
+_MAX_LABEL_TEXTS = 50
 
 
 def _named_blocks(root: HtmlElement) -> Iterator[HtmlElement]:
@@ -130,7 +131,10 @@ def _label_candidates(root: HtmlElement) -> Iterator[HtmlElement]:
         for text in set(_TEXT_NODES(root))
         if len(text) <= 80 and _LABEL_HINT.search(text) and _LABEL.match(" ".join(text.split()))
     }
-    for text in sorted(texts):
+    # One search of the page per distinct label: a page has a handful. A hostile one
+    # (10,000 links titled "相关链接N") would make that quadratic, so only the first
+    # _MAX_LABEL_TEXTS labels are looked for.
+    for text in sorted(texts)[:_MAX_LABEL_TEXTS]:
         for node in _BY_TEXT(root, value=text):
             owner = node.getparent()
             if owner is not None and node.is_tail:

@@ -175,6 +175,10 @@ def _jsonld_documents(root: HtmlElement) -> Iterator[Any]:
             yield _load_json(text)
         except ValueError as exc:
             logger.debug("skipping malformed JSON-LD: %s", exc)
+        except RecursionError:
+            # [[[[…: Python's json recurses per level; a hostile page must not take the
+            # rest of the page (its text, its other JSON-LD) down with it.
+            logger.debug("skipping JSON-LD nested too deeply")
 
 
 def _resolve(value: Any, ids: dict[str, dict[str, Any]]) -> Any:
