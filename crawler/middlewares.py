@@ -12,12 +12,15 @@ import asyncio
 import email.utils
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse, Response
+from w3lib.url import canonicalize_url
 
 DELAY_KEY = "feedmill_retry_delay"
 # Scrapy looks for <meta http-equiv="refresh"> in the first 4096 characters of the text.
@@ -82,6 +85,37 @@ class QuickMetaRefreshMiddleware(MetaRefreshMiddleware):
             if b"\x00" not in window and b"refresh" not in window.lower():
                 return response
         return super().process_response(request, response)
+
+
+class RedirectLoopMiddleware:
+    """Fails a redirect back to a URL of its own chain (a loop) with a clear reason.
+
+    Scrapy's RedirectMiddleware would follow it, and the scheduler's duplicate filter
+    would then drop the request without a word: no log line, no errback, the article
+    neither stored nor counted as failed. Its ``process_response`` runs before
+    RedirectMiddleware's (a higher order number), and raising IgnoreRequest there
+    reaches the request's errback.
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedirectLoopMiddleware:
+        return cls()
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if response.status not in _REDIRECTS or request.meta.get("dont_redirect"):
+            return response
+        location = response.headers.get(b"Location")
+        if not location:
+            return response
+        target = canonicalize_url(urljoin(request.url, location.decode("latin-1")))
+        chain = [*request.meta.get("redirect_urls", ()), request.url]
+        if target in {canonicalize_url(url) for url in chain}:
+            hops = " -> ".join([*chain, target])
+            raise IgnoreRequest(f"redirect loop ({hops})")
+        return response
+
+
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
 
 
 def retry_after(value: str) -> float | None:

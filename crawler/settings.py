@@ -65,6 +65,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.RetryDelayMiddleware": 560,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "crawler.middlewares.QuickMetaRefreshMiddleware": 580,
+    # Before RedirectMiddleware (600) sees the response: a loop fails with its reason.
+    "crawler.middlewares.RedirectLoopMiddleware": 650,
 }
 # Site rule files (FiveFilters ftr-site-config format), looked up by host name;
 # default: the rules/ folder beside feedmill.toml.

@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from crawler import runstats
 from crawler.htmlclean import clean_body_html, html_to_text
 from crawler.items import ArticleItem
-from crawler.spiders.pages import NOT_MODIFIED, PageSpider, article_key
+from crawler.spiders.pages import NOT_MODIFIED, PageSpider, article_key, failure_reason
 from crawler.upstream import UpstreamEntry, UpstreamError, parse_upstream
 from feeds.article import article_id
 
@@ -93,8 +93,7 @@ class FeedSpider(PageSpider):
     def entry_page_failed(self, failure: Failure) -> Any:
         request = failure.request  # type: ignore[attr-defined]
         entry: UpstreamEntry = request.cb_kwargs["entry"]
-        response = getattr(failure.value, "response", None)
-        reason = f"HTTP {response.status}" if response is not None else failure.getErrorMessage()
+        reason = failure_reason(failure)
         if entry.content_html or entry.summary:
             self.logger.warning("%s: %s; using the feed entry's content", request.url, reason)
             return self.item_from_entry(entry, request.cb_kwargs["key"])

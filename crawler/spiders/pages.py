@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
 from crawler import runstats
+from crawler.decode import DecodeError, decode_document
 from crawler.extract import ExtractedPage, extract_page
 from crawler.items import ArticleItem
 from crawler.paths import config_of, shared_store
@@ -40,6 +41,61 @@ def article_key(url: str) -> str:
     """The key an article URL is stored under: canonical (sorted query, no fragment), so
     the same page linked two ways is one article."""
     return canonicalize_url(url, keep_fragments=False)
+
+
+# Messages of the download failures whose exception says nothing by itself.
+_QUIET_FAILURES = {
+    "ResponseDataLossError": "the connection closed before the whole body arrived "
+    "(shorter than its Content-Length, or cut off)",
+    "_DataLoss": "the connection closed before the whole body arrived",
+    "DownloadCancelledError": "download cancelled: larger than DOWNLOAD_MAXSIZE",
+    "ResponseNeverReceived": "no response (the connection failed or was closed)",
+    "ConnectionLost": "the connection was lost",
+    "ConnectionDone": "the connection was closed",
+}
+
+
+def failure_reason(failure: Failure) -> str:
+    """A log line's reason for a failed download: the HTTP status, or what went wrong in
+    words (Twisted's data-loss and cancellation errors carry no message of their own)."""
+    response = getattr(failure.value, "response", None)
+    if response is not None:
+        return f"HTTP {response.status}"
+    message = failure.getErrorMessage() or ""
+    for name, reason in _QUIET_FAILURES.items():
+        if failure.type.__name__ == name or (not message.strip() and name in repr(failure.value)):
+            return f"{reason}{': ' + message if message.strip() else ''}"
+    if not message.strip() or message.startswith("[<twisted.python.failure.Failure"):
+        inner = getattr(failure.value, "reasons", None)
+        if inner:  # ResponseFailed and friends wrap a list of failures
+            return "; ".join(failure_reason(f) for f in inner)
+        return failure.type.__name__
+    return message
+
+
+def is_policy(failure: Failure) -> bool:
+    """Whether a request was dropped on purpose (robots.txt, offsite), not because the
+    page is broken: redirect loops and oversized bodies also raise IgnoreRequest."""
+    if not failure.check(IgnoreRequest) or failure.check(HttpError):
+        return False
+    message = failure.getErrorMessage()
+    return not any(word in message for word in ("redirect", "DOWNLOAD_MAXSIZE"))
+
+
+_BINARY_SAMPLE = 4096
+
+
+def is_binary(body: bytes) -> bool:
+    """A body that is no text in any encoding a page uses: NUL bytes that are not the
+    high bytes of UTF-16/32 text (an image, an archive, an executable)."""
+    sample = body[:_BINARY_SAMPLE]
+    if b"\0" not in sample:
+        return False
+    try:
+        decode_document(body, "page")  # UTF-16 or UTF-32 text has NUL bytes too
+    except DecodeError:
+        return True
+    return False
 
 
 class PageSpider(Spider):
@@ -174,6 +230,14 @@ class PageSpider(Spider):
     def parse_article(self, response: Response, key: str, **fallback: Any) -> Any:
         """An article page to an item (or nothing, with a warning saying why)."""
         self.crawler.stats.inc_value(runstats.DOCUMENTS_READ)
+        if is_binary(response.body):
+            self.crawler.stats.inc_value(runstats.DOCUMENTS_FAILED)
+            self.logger.warning(
+                "%s: skipped: binary data, not a web page (Content-Type %s)",
+                response.url,
+                response.headers.get(b"Content-Type", b"none").decode("latin-1"),
+            )
+            return None
         page = self.extract(response)
         if not page.body_text.strip():
             self.crawler.stats.inc_value(PAGES_WITHOUT_ARTICLE)
@@ -213,18 +277,14 @@ class PageSpider(Spider):
     def article_failed(self, failure: Failure) -> Any:
         request = failure.request  # type: ignore[attr-defined]
         stats = self.crawler.stats
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        if is_policy(failure):
             # Not fetched on purpose (robots.txt, offsite): a policy, not a failure.
             stats.inc_value("feedmill/articles_ignored")
             self.logger.info("%s: not fetched: %s", request.url, failure.getErrorMessage())
             return None
         stats.inc_value(runstats.DOCUMENTS_READ)
         stats.inc_value(runstats.DOCUMENTS_FAILED)
-        reason = failure.getErrorMessage() or failure.type.__name__
-        response = getattr(failure.value, "response", None)
-        if response is not None:
-            reason = f"HTTP {response.status}"
-        self.logger.warning("%s: skipped: %s", request.url, reason)
+        self.logger.warning("%s: skipped: %s", request.url, failure_reason(failure))
         return None
 
     # -- re-extraction ---------------------------------------------------------------
