@@ -3,14 +3,19 @@ measuring its peak memory, and checking that the feeds it leaves are valid."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import feedparser
 from lxml import etree
@@ -115,3 +120,114 @@ def all_text(store_path: Path) -> str:
             "SELECT title, url, authors, summary, body_text, body_html, rights FROM articles"
         ).fetchall()
     return "\n".join(str(value) for row in rows for value in row)
+
+
+# --------------------------------------------------------------------------- test server
+
+
+Route = Callable[[BaseHTTPRequestHandler], int]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a crawler that hangs up (timeouts, size limits) is expected here
+
+
+class HostileServer:
+    """A threaded HTTP server on 127.0.0.1 whose routes misbehave on purpose.
+
+    ``with HostileServer() as server:`` then ``server.routes["/x"] = handler``; a route
+    gets the request handler and returns the status it sent. Handlers that wait (slow
+    answers, endless bodies) watch ``server.stopping``; leaving the ``with`` block stops
+    the server and joins every handler thread, so nothing outlives the test.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.log: list[tuple[str, int]] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 30  # a client that stalls mid-request does not hold a thread forever
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                route = server.routes.get(path)
+                try:
+                    if route is None:
+                        status = send(self, 404, b"not found", "text/plain")
+                    else:
+                        status = route(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    status = 0
+                    self.close_connection = True
+                with server.lock:
+                    server.log.append((self.path, status))
+
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = False
+        self.httpd.block_on_close = True  # server_close() joins the handler threads
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> HostileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def requested(self, prefix: str) -> list[tuple[str, int]]:
+        with self.lock:
+            return [(path, status) for path, status in self.log if path.startswith(prefix)]
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str | None = "text/html; charset=utf-8",
+    headers: dict[str, str] | None = None,
+) -> int:
+    """A complete response with a right Content-Length (unless ``headers`` gives one)."""
+    handler.send_response(status)
+    if content_type:
+        handler.send_header("Content-Type", content_type)
+    extra = dict(headers or {})
+    if "Content-Length" not in extra:
+        extra["Content-Length"] = str(len(body))
+    for name, value in extra.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    if body:
+        handler.wfile.write(body)
+    return status
+
+
+def page(route_body: bytes, **kwargs: Any) -> Route:
+    """A route that always answers 200 with ``route_body``."""
+    return lambda handler: send(handler, 200, route_body, **kwargs)
+
+
+def gzip_bomb(expanded: int, member: int = 16 * 1024 * 1024) -> bytes:
+    """gzip data that inflates to ``expanded`` bytes of zeros, ~1,000 times smaller:
+    one compressed member, repeated (concatenated gzip members are one valid stream)."""
+    one = gzip.compress(b"\0" * member, compresslevel=9)
+    return one * max(1, expanded // member)
