@@ -55,11 +55,16 @@ class FeedSpider(PageSpider):
             key=lambda e: e.published or e.modified or datetime.min.replace(tzinfo=UTC),
             reverse=True,
         )
+        if not document.entries and not document.sitemaps:
+            self.logger.warning("%s: no entries in the feed", response.url)
+        unusable = 0
         for entry in entries:
             url = entry.url
             if not url:
                 if entry.content_html or entry.summary:
                     yield self.item_from_entry(entry, entry.guid or entry.title)
+                else:
+                    unusable += 1
                 continue
             if not self.wants(url):
                 continue
@@ -67,6 +72,14 @@ class FeedSpider(PageSpider):
                 yield self.article_request(url, entry=entry).replace(errback=self.entry_page_failed)
             else:
                 yield self.item_from_entry(entry, article_key(url))
+        if unusable:
+            self.crawler.stats.inc_value(runstats.DOCUMENTS_FAILED, unusable)
+            self.logger.warning(
+                "%s: skipped %d %s with neither a link nor any content",
+                response.url,
+                unusable,
+                "entry" if unusable == 1 else "entries",
+            )
 
     def parse_article(self, response: Response, key: str, **fallback: Any) -> Any:
         entry: UpstreamEntry | None = fallback.get("entry")

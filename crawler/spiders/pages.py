@@ -152,11 +152,22 @@ class PageSpider(Spider):
         return Request(
             url,
             callback=callback,
+            errback=self.listing_failed,
             headers=headers,
             cb_kwargs=cb_kwargs,
             meta={"handle_httpstatus_list": [NOT_MODIFIED], "feedmill_listing": True},
             dont_filter=True,
         )
+
+    def listing_failed(self, failure: Failure) -> None:
+        """A listing page or feed that could not be fetched: a warning with the URL and
+        the reason (Scrapy alone says "Ignoring response <404 …>" at INFO level)."""
+        request = failure.request  # type: ignore[attr-defined]
+        if is_policy(failure):
+            self.logger.info("%s: not fetched: %s", request.url, failure.getErrorMessage())
+            return
+        self.crawler.stats.inc_value(runstats.DOCUMENTS_FAILED)
+        self.logger.warning("%s: not fetched: %s", request.url, failure_reason(failure))
 
     def remember(self, response: Response, links: list[str], next_url: str = "") -> None:
         """Store the response's validators with the links it held (used on a 304)."""
