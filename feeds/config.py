@@ -277,8 +277,7 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         raise top.error("service", "must be a table")
     _reject_unknown(service, _SERVICE_KEYS, where)
     base_url = _string(service, "base_url", where, DEFAULT_BASE_URL).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", base_url):
-        raise where.error("base_url", f"must be an http(s) URL, got {base_url!r}")
+    _check_url(base_url, "base_url", where)
     data_dir = service.get("data_dir")
     if data_dir is not None:
         data_dir = config_path.parent / _string(service, "data_dir", where, "")
@@ -294,18 +293,18 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         for name, entry in feeds_raw.items()
     }
     hub = _string(service, "hub", where, "")
-    if hub and not re.match(r"^https?://[^/\s]+", hub):
-        raise where.error("hub", f"must be an http(s) URL, got {hub!r}")
+    if hub:
+        _check_url(hub, "hub", where)
     return Config(
         path=config_path,
         base_url=base_url,
         title=_string(service, "title", where, DEFAULT_TITLE),
         description=_string(service, "description", where, DEFAULT_DESCRIPTION),
-        link=_string(service, "link", where, ""),
-        language=_string(service, "language", where, ""),
+        link=_link(service, where),
+        language=_language(service, where),
         feed_size=_feed_size(service, where),
         data_dir=data_dir,
-        host=_string(service, "host", where, DEFAULT_HOST),
+        host=_host_setting(service, where),
         port=_whole(service, "port", where, DEFAULT_PORT, 1, 65535),
         token=_string(service, "token", where, ""),
         hub=hub,
@@ -349,7 +348,7 @@ def _parse_named_feed(
     name: str, entry: Any, config_path: Path, sources: dict[str, Source]
 ) -> NamedFeed:
     where = _Where(config_path, f"feed {name!r}")
-    if not _NAME.match(name) or name == COMBINED_FEED or name in sources:
+    if not _NAME.fullmatch(name) or name == COMBINED_FEED or name in sources:
         raise where.error(None, "a feed name must be like a source name and not clash with one")
     if not isinstance(entry, dict):
         raise where.error(None, "must be a table")
@@ -374,7 +373,7 @@ def _parse_named_feed(
 
 def _parse_source(name: str, entry: Any, config_path: Path) -> Source:
     where = _Where(config_path, f"source {name!r}")
-    if not _NAME.match(name) or name == COMBINED_FEED:
+    if not _NAME.fullmatch(name) or name == COMBINED_FEED:
         raise where.error(
             None,
             "a source name must be 1-64 lower-case letters, digits, '-' or '_' "
@@ -397,16 +396,14 @@ def _parse_source(name: str, entry: Any, config_path: Path) -> Source:
         "name": name,
         "kind": kind,
         "title": _string(entry, "title", where, name),
-        "link": _string(entry, "link", where, ""),
+        "link": _link(entry, where),
         "description": _string(entry, "description", where, ""),
-        "language": _string(entry, "language", where, ""),
+        "language": _language(entry, where),
         "script": script,
         "timezone": timezone,
         "feed_size": _feed_size(entry, where),
         "schedule": _schedule(entry, where),
-        "timeout": _duration(entry, "timeout", where)
-        if "timeout" in entry
-        else DEFAULT_RUN_TIMEOUT,
+        "timeout": _timeout(entry, where),
         "filter": _entry_filter(entry, where),
     }
     if kind == "files":
@@ -423,6 +420,15 @@ def _parse_source(name: str, entry: Any, config_path: Path) -> Source:
     return Source(**fields)
 
 
+def _timeout(entry: dict[str, Any], where: _Where) -> timedelta:
+    if "timeout" not in entry:
+        return DEFAULT_RUN_TIMEOUT
+    timeout = _duration(entry, "timeout", where)
+    if timeout < timedelta(seconds=1):
+        raise where.error("timeout", "must be at least 1s")
+    return timeout
+
+
 def _host(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -435,9 +441,89 @@ def _url_list(entry: dict[str, Any], key: str, where: _Where) -> tuple[str, ...]
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
         raise where.error(key, "must be a URL or a list of URLs")
     for url in values:
-        if not re.match(r"^https?://[^/\s]+", url):
-            raise where.error(key, f"not an http(s) URL: {url!r}")
+        _check_url(url, key, where)
     return tuple(values)
+
+
+def _check_url(url: str, key: str, where: _Where) -> None:
+    """An absolute http(s) URL with a host, a valid port and no white space or controls."""
+    from urllib.parse import urlsplit
+
+    problem = ""
+    if not re.match(r"^https?://[^/\s]+", url):
+        problem = "not an http(s) URL"
+    elif _SPACE_OR_CONTROL.search(url):
+        problem = "white space or control characters in the URL"
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:
+            problem = f"not a valid URL ({exc})"
+        else:
+            if not parts.hostname:
+                problem = "no host name in the URL"
+    if problem:
+        raise where.error(key, f"{problem}: {url!r}")
+
+
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+# A BCP 47 language tag's shape: "zh", "zh-CN", "zh-Hans-CN", "en-US".
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+# Durations up to ten years: more is a typo, and timedelta overflows soon after.
+_MAX_DURATION = timedelta(days=3650)
+
+
+def _link(table: dict[str, Any], where: _Where) -> str:
+    link = _string(table, "link", where, "")
+    if link:
+        _check_url(link, "link", where)
+    return link
+
+
+def _language(table: dict[str, Any], where: _Where) -> str:
+    language = _string(table, "language", where, "")
+    if language and not _LANGUAGE_TAG.fullmatch(language):
+        raise where.error(
+            "language", f"must be a language tag such as 'zh', 'zh-CN' or 'en', got {language!r}"
+        )
+    return language
+
+
+def _host_setting(table: dict[str, Any], where: _Where) -> str:
+    host = _string(table, "host", where, DEFAULT_HOST)
+    if not host or _SPACE_OR_CONTROL.search(host) or "/" in host:
+        raise where.error("host", f"must be a host name or IP address, got {host!r}")
+    return host
+
+
+def _selector(table: dict[str, Any], key: str, value: str, where: _Where) -> None:
+    """Refuse a selector that is neither valid CSS nor valid XPath. The crawler decides
+    which of the two an expression is (crawler.siterules); this check, which must not
+    import the crawler, only rejects what neither could read."""
+    from lxml import etree
+
+    text = value.strip()
+    if not text:
+        raise where.error(key, "empty selector")
+    try:
+        etree.XPath(text)
+        return
+    except etree.XPathError as exc:
+        xpath_error = str(exc)
+    try:
+        from cssselect import GenericTranslator, SelectorError
+    except ImportError:  # pragma: no cover - cssselect comes with the crawler
+        return
+    # parsel's pseudo-elements, which plain cssselect does not know
+    css = re.sub(r"::(?:text|attr\([^)]*\))\s*$", "", text)
+    try:
+        etree.XPath(GenericTranslator().css_to_xpath(css))
+    except (SelectorError, etree.XPathError) as exc:
+        raise where.error(
+            key,
+            f"neither a CSS selector ({exc}) nor an XPath expression ({xpath_error}): {value!r}",
+        ) from None
 
 
 def _fetch_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
@@ -455,6 +541,11 @@ def _fetch_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
         domains = entry["allowed_domains"]
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
             raise where.error("allowed_domains", "must be a list of host names")
+        for domain in domains:
+            if not domain or _SPACE_OR_CONTROL.search(domain) or re.search(r"[/:@?#]", domain):
+                raise where.error(
+                    "allowed_domains", f"must be host names like 'example.org', got {domain!r}"
+                )
         fields["allowed_domains"] = tuple(d.lower() for d in domains)
     return fields
 
@@ -464,6 +555,10 @@ def _web_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
         raise where.error("start_urls", "missing: the listing page(s) to start from")
     links = _string(entry, "article_links", where, "")
     pattern = _string(entry, "article_pattern", where, "")
+    next_page = _string(entry, "next_page", where, "")
+    for key, value in (("article_links", links), ("next_page", next_page)):
+        if value:
+            _selector(entry, key, value, where)
     if not links and not pattern:
         raise where.error(
             "article_links", "missing: give a selector (article_links) and/or article_pattern"
@@ -477,7 +572,7 @@ def _web_fields(entry: dict[str, Any], where: _Where) -> dict[str, Any]:
         "start_urls": _url_list(entry, "start_urls", where),
         "article_links": links,
         "article_pattern": pattern,
-        "next_page": _string(entry, "next_page", where, ""),
+        "next_page": next_page,
         "max_pages": _whole(entry, "max_pages", where, DEFAULT_MAX_PAGES, 1, 1000),
     }
 
@@ -507,6 +602,9 @@ def _rules(entry: dict[str, Any], where: _Where) -> tuple[tuple[str, Any], ...]:
             values = [value] if isinstance(value, str) else value
             if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
                 raise where.error(f"rules.{key}", "must be a selector or a list of selectors")
+            if key not in ("strip_id_or_class", "strip_image_src"):  # names, not selectors
+                for selector in values:
+                    _selector(table, f"rules.{key}", selector, where)
             value = tuple(values)
         else:
             allowed = ", ".join(sorted(RULE_KEYS | RULE_FLAGS))
@@ -531,9 +629,11 @@ def _encoding(entry: dict[str, Any], where: _Where) -> str | None:
     import codecs
 
     try:
-        codecs.lookup(_string(entry, "encoding", where, ""))
+        info = codecs.lookup(_string(entry, "encoding", where, ""))
     except LookupError:
         raise where.error("encoding", f"unknown encoding {encoding!r}") from None
+    if not getattr(info, "_is_text_encoding", True):  # base64, zlib, rot13…
+        raise where.error("encoding", f"not a text encoding: {encoding!r}")
     return encoding
 
 
@@ -552,6 +652,8 @@ def _glob_problem(glob: str) -> str | None:
     """Why ``glob`` cannot select files below the source folder, or None if it can."""
     if not glob.strip():
         return "empty pattern"
+    if _SPACE_OR_CONTROL.search(glob.replace(" ", "")):
+        return "control characters in pattern"
     if glob.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", glob):
         return "must be relative to the source folder"
     parts = re.split(r"[/\\]", glob)
@@ -613,12 +715,24 @@ def _check_cron(expression: str, tz: str | None, where: _Where) -> None:
 def _duration(entry: dict[str, Any], key: str, where: _Where) -> timedelta:
     value = entry[key]
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return timedelta(seconds=value)
+        return _bounded(lambda: timedelta(seconds=value), key, where)
     match = _DURATION.match(value) if isinstance(value, str) else None
     if not match or not value:
         raise where.error(key, f"must be a duration like '15m', '1h30m' or '45s', got {value!r}")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return _bounded(
+        lambda: timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds), key, where
+    )
+
+
+def _bounded(make: Any, key: str, where: _Where) -> timedelta:
+    try:
+        value = make()
+    except OverflowError:
+        value = None
+    if value is None or value > _MAX_DURATION:
+        raise where.error(key, "must be at most 3650d (ten years)")
+    return value
 
 
 def _format_duration(value: timedelta | None) -> str:
