@@ -44,7 +44,7 @@ from aiohttp import web
 
 from feeds.build import build_feeds, feeds_dir
 from feeds.config import COMBINED_FEED, Config, Schedule
-from feeds.errors import SourceBusy, UnknownSource
+from feeds.errors import FeedmillError, SourceBusy, UnknownSource
 from feeds.pages import (
     SourceStatus,
     article_page,
@@ -634,6 +634,9 @@ class _Server:
                 query = {"flash": "unknown"}
             except SourceBusy:
                 query["flash"] = "busy"
+            except FeedmillError as exc:
+                logger.error("run form: cannot start a run of %r: %s", name, exc)
+                query["flash"] = "error"
         elif outcome == "unauthorized":
             logger.warning("run form for %r: wrong or missing token", name[:64])
         raise web.HTTPSeeOther(location="/?" + urlencode(query))
@@ -690,6 +693,11 @@ class _Server:
                 },
                 status=409,
             )
+        except FeedmillError as exc:
+            # The store cannot record the run (disk full, read-only), the child cannot
+            # be spawned, or the service is stopping: say so, the caller may retry.
+            logger.error("run API: cannot start a run of %r: %s", name, exc)
+            return _error(503, f"cannot start the run: {exc}")
         return _json(
             {"run_id": run_id, "source": name},
             status=202,

@@ -153,7 +153,8 @@ def test_disk_full_fails_the_run_cleanly_and_the_service_recovers(
         else:
             # The run cannot even be recorded: refused, and the service log says why.
             status, body = service.post("/api/sources/bulk/run", token=TOKEN)
-            assert status >= 500, (status, body)
+            assert status == 503, (status, body)
+            assert b"disk is full" in body, body  # the API says why, not just "error"
             text = service.log.read_bytes()[log_size:].decode("utf-8", "replace")
             assert "database or disk is full" in text, text[-3000:]
             reason = f"HTTP {status} {body.decode()}; log: database or disk is full"
