@@ -23,7 +23,7 @@ from w3lib.url import canonicalize_url
 
 from crawler import runstats
 from crawler.decode import DecodeError, decode_document
-from crawler.extract import ExtractedPage, extract_page
+from crawler.extract import MAX_ELEMENTS, ExtractedPage, extract_page
 from crawler.items import ArticleItem
 from crawler.paths import config_of, shared_store
 from crawler.siterules import RulesDirectory, SiteRules, rules_from_config
@@ -230,6 +230,13 @@ class PageSpider(Spider):
             rules=self.rules_for(response.url),
             tz=self.source.tz,
         )
+        if page.elements_dropped:
+            self.logger.warning(
+                "%s: more than %d HTML elements; the last %d were not read",
+                response.url,
+                MAX_ELEMENTS,
+                page.elements_dropped,
+            )
         if page.encoding_mismatch:
             self.logger.warning(
                 "%s: declared charset does not match the bytes; decoded as %s",
