@@ -142,6 +142,7 @@ GOOD = {
     "/news/deep-json.html": "嵌套的结构化数据",
     "/news/links-article.html": "一万个链接的文章",
     "/news/entities.html": "实体引用",
+    "/news/huge-dom.html": "六万个段落",
 }
 
 
@@ -191,6 +192,7 @@ def routes(server: HostileServer, secret_file: Path) -> dict[str, object]:
         "/news/huge.html": page(b"<html><body><p>" + b"x" * HUGE + b"</p></body></html>"),
         "/news/endless.html": _endless(server),
         "/news/binary.html": page(png),
+        "/news/huge-dom.html": page(article("六万个段落", extra="<p>段落。</p>" * 60_000)),
         "/news/empty.html": page(b""),
     }
     for n in range(10_000):
@@ -250,6 +252,12 @@ def test_each_failure_has_a_log_line_with_the_url_and_the_reason(
     wanted = [line for line in lines if "WARNING" in line and reason in line]
     assert wanted, "\n".join(lines)
     assert article_id("site", article_key(url)) not in {row[0] for row in outcome.rows_first}
+
+
+def test_a_page_of_60000_paragraphs_is_read_up_to_the_element_limit(outcome: Outcome) -> None:
+    url = outcome.server.url("/news/huge-dom.html")
+    lines = [line for line in outcome.first.log.splitlines() if url in line]
+    assert any("more than 30000 HTML elements" in line for line in lines), lines
 
 
 def test_good_pages_among_the_bad_ones_are_stored(outcome: Outcome) -> None:
