@@ -199,7 +199,9 @@ def decode_document(data: bytes, origin: str, encoding: str | None = None) -> st
             else:
                 if _looks_like_text(text):
                     return _finish(text, origin)
-        raise DecodeError(f"{origin}: binary data, not text")
+            raise DecodeError(f"{origin}: binary data, not text")
+        # A stray NUL or two in real text (a damaged save) is no reason to lose the
+        # document: the share check below decides, and cleaning drops the NULs.
     if len(sample.translate(None, _TEXT_BYTES)) > len(sample) * _MAX_BAD_SHARE:
         raise DecodeError(f"{origin}: binary data, not text")
 

@@ -88,6 +88,8 @@ STORED: dict[str, tuple[bytes, str]] = {
         ("杂\x07散\x1b控制\n" + BODY * 20 + "结尾\x01\x02\x7f。\n").encode(),
         "杂散控制",
     ),
+    # One NUL in a page of text (a damaged save): read, and the NUL dropped.
+    "stray-nul.txt": (("零\x00字节\n" + BODY * 20 + "结\x00束。\n").encode(), "零字节"),
     "second-good.txt": (
         (FIXTURES / "seeds" / SEED_NAME)
         .read_text(encoding="utf-8")
@@ -193,6 +195,7 @@ def test_valid_documents_among_the_bad_ones_are_stored_cleanly(outcome: Outcome)
     assert "(" * 10_000 + "内容" + ")" * 10_000 in body["nested.txt"]
     assert body["pinyin-chain.txt"].startswith("本报讯")
     assert body["stray-controls.txt"].endswith("结尾\x7f。")  # DEL is not C0: XML allows it
+    assert body["stray-nul.txt"].endswith("结束。")
 
 
 def test_nothing_stored_before_is_lost_or_doubled(outcome: Outcome) -> None:
