@@ -278,12 +278,29 @@ class FilesSpider(Spider):
                     if matcher(entry.name) and entry.is_file()
                 ]
             found.sort()
-            return [(full, name) for name, full in found]
+            return self._nameable([(full, name) for name, full in found])
         paths = [
             (str(p), p.relative_to(folder).as_posix()) for p in folder.glob(glob) if p.is_file()
         ]
         paths.sort(key=lambda pair: pair[1])
-        return paths
+        return self._nameable(paths)
+
+    def _nameable(self, paths: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Leave out files whose name is not valid UTF-8 (Python hands them over with
+        lone surrogates, which no id, store row or feed can hold), each with a warning."""
+        kept = []
+        for full, key in paths:
+            if key.isascii():
+                kept.append((full, key))
+                continue
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(full).decode("utf-8", "backslashreplace")
+                self.logger.warning("%s: skipped: the file name is not valid UTF-8", shown)
+                continue
+            kept.append((full, key))
+        return kept
 
     def read_document(
         self, path: Path, now: datetime, info: os.stat_result | None = None

@@ -219,12 +219,6 @@ def test_feeds_stay_valid_with_every_stored_article_once(outcome: Outcome, feed:
     assert set(ids["atom"]) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/spiders/files.py (not this test's to fix): a file name that is not "
-    "UTF-8 reaches article_id() as a lone surrogate (UnicodeEncodeError) in start(), and "
-    "the whole source fails with start_error, its good documents unread",
-)
 def test_a_file_name_that_is_not_utf8_is_skipped_and_the_run_goes_on(tmp_path: Path) -> None:
     project = tmp_path
     (project / "feedmill.toml").write_text(CONFIG, encoding="utf-8")
