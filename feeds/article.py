@@ -95,9 +95,12 @@ def article_id(source: str, key: str) -> str:
     """The stable id of the article ``key`` of ``source``; editing the document keeps it.
 
     ``str(uuid.uuid5(ID_NAMESPACE, f"{source}\\n{key}"))``, computed without building a
-    UUID object (a fifth of the cost): a refresh computes one per file it skips.
+    UUID object (a fifth of the cost): a refresh computes one per file it skips. A key
+    with a lone surrogate (no crawl stores one, but an id must never raise) is hashed
+    with its code units as they are; every other key hashes exactly as uuid5 does.
     """
-    digest = bytearray(hashlib.sha1(_ID_NAMESPACE_BYTES + f"{source}\n{key}".encode()).digest())
+    name = f"{source}\n{key}".encode("utf-8", "surrogatepass")
+    digest = bytearray(hashlib.sha1(_ID_NAMESPACE_BYTES + name).digest())
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest[:16].hex()

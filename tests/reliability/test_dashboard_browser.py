@@ -71,6 +71,8 @@ def toml(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
+SOURCE_LINK = "https://evil.example/x?a=\"><img/src=x/onerror=alert('source-link')>"
+
 CONFIG = f"""\
 [service]
 base_url = "http://127.0.0.1:8080"
@@ -81,7 +83,9 @@ description = {toml(hostile_text("service-description"))}
 kind = "files"
 path = "evil-docs"
 title = {toml(hostile_text("source"))}
-link = "javascript:alert('source-link')"
+# javascript: links are refused by the config itself (tests/reliability/test_config_errors.py);
+# an http link can still carry markup that must stay an attribute value.
+link = {toml(SOURCE_LINK)}
 description = {toml(hostile_text("source-description"))}
 """
 
