@@ -240,22 +240,42 @@ def _remove_abandoned(path: Path) -> None:
     """Remove the temporary files of ``path`` whose writer is gone (a kill -9, a crash,
     the scheduler's SIGKILL at a timeout, a power cut): they are never served (dot
     files), but would pile up over months. A writer that is still running keeps its."""
-    prefix = f".{path.name}."
+    _sweep(path.parent, f".{path.name}.")
+
+
+def remove_abandoned(out_dir: Path) -> int:
+    """Remove every feed temp file in ``out_dir`` whose writer is gone; how many.
+
+    Each write cleans up after killed writers of the same file, but a feed whose bytes
+    do not change is never written again: ``feedmill serve`` sweeps at start-up, which
+    is when a kill -9 of the last service is noticed.
+    """
+    return _sweep(out_dir, ".")
+
+
+def _sweep(folder: Path, prefix: str) -> int:
     try:
-        with os.scandir(path.parent) as entries:
+        with os.scandir(folder) as entries:
             names = [e.name for e in entries if e.name.startswith(prefix)]
     except OSError:
-        return
+        return 0
+    removed = 0
     for name in names:
-        writer = name[len(prefix) :].split(".", 1)[0]
-        if not name.endswith(".tmp") or not writer.isdigit() or _running(int(writer)):
+        if not name.endswith(".tmp"):
+            continue
+        # .<feed file name>.<pid>.<random>.tmp (see write_if_changed)
+        parts = name[:-4].split(".")
+        writer = parts[-2] if len(parts) >= 4 else ""
+        if not writer.isdigit() or _running(int(writer)):
             continue
         try:
-            (path.parent / name).unlink(missing_ok=True)
+            (folder / name).unlink(missing_ok=True)
         except OSError as exc:
             logger.debug("cannot remove %s: %s", name, exc)
             continue
+        removed += 1
         logger.info("removed %s, left by a writer that did not finish", name)
+    return removed
 
 
 def _running(pid: int) -> bool:

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from feeds.build import feeds_dir, remove_abandoned
 from feeds.config import Config
 from feeds.errors import StoreError
 from feeds.server import make_app, start_server
@@ -112,6 +113,7 @@ def serve(
         return 1
     if stale:
         logger.warning("%d run(s) were cut off when the service last stopped", stale)
+    remove_abandoned(feeds_dir(data_dir))
     raise_open_files_limit()
     try:
         return asyncio.run(_serve(config, data_dir, host=host, port=port, token=token, grace=grace))

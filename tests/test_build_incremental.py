@@ -175,3 +175,23 @@ def test_a_feed_changed_behind_the_builds_back_is_rendered_again(
     rendered.clear()
     build_feeds(config, store, out, ["a"])
     assert rendered == []  # recorded again
+
+
+def test_start_up_sweep_removes_temp_files_of_writers_that_are_gone(tmp_path: Path) -> None:
+    """A kill -9 mid-write leaves a dot temp file; a feed that never changes again is
+    never rewritten, so ``feedmill serve`` sweeps them at start-up (remove_abandoned)."""
+    import os
+    import subprocess
+
+    from feeds.build import remove_abandoned
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f".all.json.{gone.pid}.k2j4x9q1.tmp"
+    live = tmp_path / f".all.rss.{os.getpid()}.a1b2c3d4.tmp"
+    for path in (dead, live, tmp_path / "all.json", tmp_path / ".all.inputs"):
+        path.write_bytes(b"x")
+    assert remove_abandoned(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, "all.json", ".all.inputs"]
+    )
