@@ -266,7 +266,13 @@ def _sweep(folder: Path, prefix: str) -> int:
         # .<feed file name>.<pid>.<random>.tmp (see write_if_changed)
         parts = name[:-4].split(".")
         writer = parts[-2] if len(parts) >= 4 else ""
-        if not writer.isdigit() or _running(int(writer)):
+        if not writer.isdigit():
+            continue
+        try:
+            written = (folder / name).stat().st_mtime
+        except OSError:
+            continue
+        if _running(int(writer), since=written):
             continue
         try:
             (folder / name).unlink(missing_ok=True)
@@ -278,7 +284,10 @@ def _sweep(folder: Path, prefix: str) -> int:
     return removed
 
 
-def _running(pid: int) -> bool:
+def _running(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` is alive (and, given ``since``, started before that time:
+    pids are reused, and a process that started after the temp file was last written
+    cannot be the one that wrote it)."""
     if not 0 < pid <= 1 << 22:  # no process has that pid (Linux's largest pid_max)
         return False
     try:
@@ -287,7 +296,22 @@ def _running(pid: int) -> bool:
         return False
     except OSError:  # EPERM: another user's process
         return True
+    if since is not None:
+        started = _started_at(pid)
+        if started is not None and started > since + 1.0:
+            return False
     return True
+
+
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds), from /proc; None where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with open("/proc/stat", encoding="ascii") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def notify_hub(config: Config, written: Iterable[FeedFile]) -> int:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from feeds.build import feeds_dir, remove_abandoned
 from feeds.config import DEFAULT_RUN_TIMEOUT, Config, parse_config
 from feeds.errors import ConfigError, FeedmillError, SourceBusy, UnknownSource
 from feeds.runprotocol import MARKER, PARENT_PID_ENV, RUN_LOG_DIR_ENV, TIMEOUTS_ENV
@@ -486,6 +487,10 @@ class RunManager:
                 await self._stop(batch, "timeout", error, self.grace)
                 returncode = await batch.process.wait()
             outcomes = await asyncio.to_thread(self._close_runs, batch, returncode)
+            if returncode != 0:
+                # A child killed (timeout, shutdown) or crashed mid-write leaves a feed
+                # temp file that no later write may clean up: sweep now.
+                await asyncio.to_thread(remove_abandoned, feeds_dir(self.data_dir))
         except Exception:
             logger.exception("runs of %s: cannot record their end", [r.source for r in batch.runs])
         finally:

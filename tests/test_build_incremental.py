@@ -182,6 +182,7 @@ def test_start_up_sweep_removes_temp_files_of_writers_that_are_gone(tmp_path: Pa
     never rewritten, so ``feedmill serve`` sweeps them at start-up (remove_abandoned)."""
     import os
     import subprocess
+    import time
 
     from feeds.build import remove_abandoned
 
@@ -189,9 +190,14 @@ def test_start_up_sweep_removes_temp_files_of_writers_that_are_gone(tmp_path: Pa
     gone.wait()
     dead = tmp_path / f".all.json.{gone.pid}.k2j4x9q1.tmp"
     live = tmp_path / f".all.rss.{os.getpid()}.a1b2c3d4.tmp"
-    for path in (dead, live, tmp_path / "all.json", tmp_path / ".all.inputs"):
+    # The pid of a live process that started after the file was written: pids are
+    # reused (pid_max is 32768 here), so that process is not the writer.
+    reused = tmp_path / f".all.atom.{os.getpid()}.q8w7e6r5.tmp"
+    for path in (dead, live, reused, tmp_path / "all.json", tmp_path / ".all.inputs"):
         path.write_bytes(b"x")
-    assert remove_abandoned(tmp_path) == 1
+    long_ago = time.time() - 30 * 24 * 3600
+    os.utime(reused, (long_ago, long_ago))
+    assert remove_abandoned(tmp_path) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [live.name, "all.json", ".all.inputs"]
     )
