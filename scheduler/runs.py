@@ -487,10 +487,10 @@ class RunManager:
                 await self._stop(batch, "timeout", error, self.grace)
                 returncode = await batch.process.wait()
             outcomes = await asyncio.to_thread(self._close_runs, batch, returncode)
-            if returncode != 0:
-                # A child killed (timeout, shutdown) or crashed mid-write leaves a feed
-                # temp file that no later write may clean up: sweep now.
-                await asyncio.to_thread(remove_abandoned, feeds_dir(self.data_dir))
+            # A writer killed mid-write (this child at a timeout, or a child of a service
+            # that was killed, still dying when the new one swept at start-up) leaves a
+            # feed temp file that no later write may clean up; one listing per batch.
+            await asyncio.to_thread(remove_abandoned, feeds_dir(self.data_dir))
         except Exception:
             logger.exception("runs of %s: cannot record their end", [r.source for r in batch.runs])
         finally:
