@@ -248,8 +248,13 @@ def test_each_failure_has_a_log_line_with_the_url_and_the_reason(
     url = outcome.server.url(path)
     lines = [line for line in outcome.first.log.splitlines() if url in line]
     assert lines, f"no log line names {url}"
-    reason = FAILURES[path]
-    wanted = [line for line in lines if "WARNING" in line and reason in line]
+    reasons = [FAILURES[path]]
+    if path == "/news/truncated.html":
+        # On a loaded machine the retry of a cut-short body can time out instead, and
+        # the final "skipped" line then names the timeout; Scrapy's own warning for
+        # the first attempt still names the URL and the data loss.
+        reasons.append("Got data loss in")
+    wanted = [line for line in lines if "WARNING" in line and any(r in line for r in reasons)]
     assert wanted, "\n".join(lines)
     assert article_id("site", article_key(url)) not in {row[0] for row in outcome.rows_first}
 
