@@ -20,7 +20,7 @@ from crawler.paths import config_of, output_dir, shared_store
 from feeds.build import EXTENSIONS, build_feeds, feed_path, notify_hub
 from feeds.config import COMBINED_FEED, Config
 from feeds.errors import FeedmillError
-from feeds.store import SQLiteStore
+from feeds.stores import Store
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class FeedBuilder:
 
 
 def feeds_current(
-    config: Config, out_dir: Path, name: str, store: SQLiteStore | None = None
+    config: Config, out_dir: Path, name: str, store: Store | None = None
 ) -> bool:
     """Whether every feed file of ``name`` exists and was written after the config file
     (so its title, size, filters and links are the ones in force) and, given the store,

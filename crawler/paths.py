@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from feeds.build import feeds_dir
-from feeds.config import Config, load_config, resolve_data_dir
-from feeds.store import STORE_FILE, SQLiteStore
+from feeds.config import DATABASE_URL_ENV, Config, load_config, resolve_data_dir
+from feeds.store import STORE_FILE
+from feeds.stores import Store, open_store
 
 
 def config_of(settings: Any) -> Config:
@@ -62,11 +63,21 @@ def data_dir(settings: Any, config: Config | None = None) -> Path:
     return resolve_data_dir(config or config_of(settings), explicit or None)
 
 
-def store_path(settings: Any) -> Path:
+def store_url(settings: Any) -> str | Path:
+    """The store a crawl writes: ``STORE_PATH`` (a SQLite file), else the
+    ``FEEDMILL_DATABASE_URL`` setting or environment variable (how the scheduler hands
+    a Scrapyd job the shared database), else the config's ``database_url``, else the
+    SQLite file in the data directory."""
     explicit = settings.get("STORE_PATH")
     if explicit:
         return Path(explicit).absolute()
-    return data_dir(settings) / STORE_FILE
+    url = settings.get(DATABASE_URL_ENV) or config_of(settings).database_url
+    return url or data_dir(settings) / STORE_FILE
+
+
+def open_crawl_store(settings: Any) -> Store:
+    """A new connection to the store a crawl writes (see :func:`store_url`)."""
+    return open_store(store_url(settings))
 
 
 def output_dir(settings: Any, config: Config | None = None) -> Path:
@@ -74,7 +85,7 @@ def output_dir(settings: Any, config: Config | None = None) -> Path:
     return feeds_dir(data_dir(settings, config))
 
 
-def shared_store(crawler: Any) -> SQLiteStore:
+def shared_store(crawler: Any) -> Store:
     """The one store connection of a crawl, shared by its spider, pipelines and extensions.
 
     SQLite lets one connection write at a time: a spider recording validators on its own
@@ -85,7 +96,7 @@ def shared_store(crawler: Any) -> SQLiteStore:
     if store is None:
         from scrapy import signals
 
-        store = SQLiteStore(store_path(crawler.settings))
+        store = open_crawl_store(crawler.settings)
         crawler._feedmill_store = store
 
         def close() -> None:

@@ -21,7 +21,8 @@ from crawler.paths import shared_store
 from crawler.textclean import clean_fields, has_pinyin
 from feeds.article import article_id, language_tag
 from feeds.errors import StoreError
-from feeds.store import Outcome, SQLiteStore, StoredPage
+from feeds.store import Outcome, StoredPage
+from feeds.stores import Store
 from feeds.xmltext import xml_safe
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ class StorePipeline:
         self.crawler = crawler
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
         self.pending: Counter[Outcome] = Counter()
         # File signatures of the batch, written in one statement when it commits.
         self.signatures: list[tuple[str, str, str]] = []

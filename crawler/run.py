@@ -267,14 +267,13 @@ def _timeouts(text: str) -> dict[str, float]:
 def _record_not_reached(settings: Any, sources: list[str]) -> None:
     """Close the runs a parent recorded for sources this batch never started."""
     from crawler.extensions import run_ids
-    from crawler.paths import store_path
-    from feeds.store import SQLiteStore
+    from crawler.paths import open_crawl_store
 
     ids = run_ids(settings)
     wanted = {name: ids[name] for name in sources if name in ids}
     if not wanted:
         return
-    with SQLiteStore(store_path(settings)) as store:
+    with open_crawl_store(settings) as store:
         for name, run_id in wanted.items():
             run = store.get_run(run_id)
             if run is not None and run.outcome == "running":
@@ -293,15 +292,14 @@ def _combined_exists(settings: Any) -> bool:
 
 def _build_combined(settings: Any) -> None:
     """Write the combined feed once for the whole batch."""
-    from crawler.paths import config_of, output_dir, store_path
+    from crawler.paths import config_of, open_crawl_store, output_dir
     from feeds.build import build_feeds, notify_hub
     from feeds.config import COMBINED_FEED
     from feeds.errors import FeedmillError
-    from feeds.store import SQLiteStore
 
     try:
         config = config_of(settings)
-        with SQLiteStore(store_path(settings)) as store:
+        with open_crawl_store(settings) as store:
             written = build_feeds(config, store, output_dir(settings, config), [COMBINED_FEED])
         notify_hub(config, written)
     except (FeedmillError, OSError) as exc:

@@ -23,6 +23,11 @@ FEEDMILL_DATA_DIR = os.environ.get("FEEDMILL_DATA_DIR", "")
 # Set by a parent that recorded the run's start: {"source": run_id, ...} as JSON.
 FEEDMILL_RUN_IDS = ""
 STORE_PATH = ""
+# The shared database (postgresql://…) when the scheduler sends runs to Scrapyd nodes.
+FEEDMILL_DATABASE_URL = os.environ.get("FEEDMILL_DATABASE_URL", "")
+# Off on Scrapyd nodes: there the feeds are the feed servers' business (they render them
+# from the shared database), and the node's disk is not where readers look.
+FEED_BUILDER_ENABLED = True
 STORE_BATCH_SIZE = 500
 STORE_BATCH_SECONDS = 2.0
 FILES_MAX_BYTES = 20 * 1024 * 1024

@@ -31,7 +31,7 @@ from feeds.article import Article, language_tag
 from feeds.config import COMBINED_FEED, Config, EntryFilter, Source
 from feeds.pages import STYLESHEET_HREF, with_stylesheet
 from feeds.render import FORMATS, FeedMeta, render_feeds
-from feeds.store import SQLiteStore
+from feeds.stores import Store
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _feed_language(source: Source) -> str:
 
 
 def build_feeds(
-    config: Config, store: SQLiteStore, out_dir: Path, names: Iterable[str] | None = None
+    config: Config, store: Store, out_dir: Path, names: Iterable[str] | None = None
 ) -> list[FeedFile]:
     """Render and write the feeds of ``names`` (sources, ``all`` or named feeds; every
     feed when None). A named feed that covers a requested source is rewritten with it."""
@@ -178,7 +178,7 @@ def _record_inputs(out_dir: Path, name: str, inputs: str, files: dict[str, list[
         logger.warning("%s: cannot record the feed's inputs: %s", out_dir, exc)
 
 
-def feed_content(config: Config, store: SQLiteStore, name: str) -> tuple[FeedMeta, list[Article]]:
+def feed_content(config: Config, store: Store, name: str) -> tuple[FeedMeta, list[Article]]:
     """What feed ``name`` says about itself and its entries, newest first."""
     if name == COMBINED_FEED:
         return combined_meta(config), store.latest_in(list(config.sources), config.feed_size)
@@ -193,7 +193,7 @@ def feed_content(config: Config, store: SQLiteStore, name: str) -> tuple[FeedMet
 
 
 def _filtered(
-    store: SQLiteStore, sources: tuple[str, ...], size: int, entry_filter: EntryFilter
+    store: Store, sources: tuple[str, ...], size: int, entry_filter: EntryFilter
 ) -> list[Article]:
     """The newest ``size`` articles of ``sources`` that pass ``entry_filter``."""
     if not entry_filter:

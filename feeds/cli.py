@@ -21,7 +21,8 @@ from feeds import __version__
 from feeds.build import FeedFile, build_feeds, feeds_dir, notify_hub
 from feeds.config import COMBINED_FEED, Config, load_config, resolve_data_dir
 from feeds.errors import FeedmillError
-from feeds.store import Run, SQLiteStore
+from feeds.store import Run
+from feeds.stores import Store, database_url, open_database, open_store, redacted, schema_versions
 
 logger = logging.getLogger("feedmill")
 
@@ -128,6 +129,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+    db = sub.add_parser("db", parents=[common], help="the article database")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        parents=[common],
+        help="create or upgrade the schema in place (sqlite or $FEEDMILL_DATABASE_URL)",
+    )
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    status = db_sub.add_parser("status", parents=[common], help="the schema version, unchanged")
+    status.set_defaults(handler=cmd_db_status)
+
     check = sub.add_parser("check", parents=[common], help="validate the config file")
     check.set_defaults(handler=cmd_check)
     return parser
@@ -167,11 +179,11 @@ def _crawl(
 ) -> int:
     """Record the runs, crawl in a child, read the outcome back, write the feeds once."""
     started = time.monotonic()
-    with SQLiteStore.in_data_dir(data_dir) as store:
+    with open_database(config, data_dir) as store:
         run_ids = {name: store.start_run(name, trigger=trigger) for name in names}
     verbose, quiet = getattr(args, "verbose", 0), getattr(args, "quiet", 0)
     returncode = _run_crawler(config, data_dir, run_ids, verbose, quiet, spider_args)
-    with SQLiteStore.in_data_dir(data_dir) as store:
+    with open_database(config, data_dir) as store:
         runs = _close_runs(store, run_ids, returncode)
         written = build_feeds(config, store, feeds_dir(data_dir), [*names, COMBINED_FEED])
     notify_hub(config, written)
@@ -188,7 +200,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     for name in args.feeds:
         if name not in config.feed_names():
             raise _UsageError(f"{config.path}: no source or feed named {name!r}")
-    with SQLiteStore.in_data_dir(data_dir) as store:
+    with open_database(config, data_dir) as store:
         written = build_feeds(config, store, feeds_dir(data_dir), wanted)
     _print_feeds(written)
     return EXIT_OK
@@ -196,7 +208,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     config, data_dir = _load(args)
-    with SQLiteStore.in_data_dir(data_dir) as store:
+    with open_database(config, data_dir) as store:
         counts, last = store.counts(), store.last_runs()
     rows = [("source", "kind", "schedule", "articles", "last run", "outcome", "new", "updated")]
     for name, source in config.sources.items():
@@ -221,7 +233,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     config, data_dir = _load(args)
     if args.source:
         _source_names(config, [args.source])
-    with SQLiteStore.in_data_dir(data_dir) as store:
+    with open_database(config, data_dir) as store:
         runs = store.runs(args.source, args.limit)
     _print_runs(runs, config, with_source_kind=False, with_start=True)
     return EXIT_OK
@@ -241,6 +253,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=os.environ.get("FEEDMILL_TOKEN") or config.token or None,
         grace=args.grace,
     )
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Bring the database to this feedmill's schema: each migration once, in order, in
+    one transaction each (PostgreSQL: under a lock, so several nodes may run it at once)."""
+    config, data_dir = _load(args)
+    url = database_url(config, data_dir)
+    before, latest = schema_versions(url)
+    with open_store(url) as store:
+        after = store.schema_version
+    if before == after:
+        print(f"{redacted(url)}: schema version {after}, already current")
+    else:
+        print(f"{redacted(url)}: schema upgraded from version {before} to {after}")
+    return EXIT_OK if after == latest else EXIT_FAILED
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    config, data_dir = _load(args)
+    url = database_url(config, data_dir)
+    stored, latest = schema_versions(url)
+    state = "current" if stored == latest else f"needs 'feedmill db upgrade' to {latest}"
+    if stored > latest:
+        state = f"newer than this feedmill ({latest})"
+    print(f"{redacted(url)}: schema version {stored}, {state}")
+    return EXIT_OK if stored == latest else EXIT_FAILED
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -314,7 +352,7 @@ def _run_crawler(
             return child.wait()
 
 
-def _close_runs(store: SQLiteStore, run_ids: dict[str, int], returncode: int) -> list[Run]:
+def _close_runs(store: Store, run_ids: dict[str, int], returncode: int) -> list[Run]:
     """Read the runs back; a run the child never closed failed with its exit status."""
     runs = []
     for name, run_id in run_ids.items():

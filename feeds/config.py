@@ -33,6 +33,10 @@ DEFAULT_DESCRIPTION = "Every article of every source, newest first."
 DEFAULT_BATCH_WINDOW = timedelta(seconds=2)
 DEFAULT_BATCH_SIZE = 50
 DEFAULT_WORKERS = 8
+RUNNERS = ("local", "scrapyd")
+DEFAULT_SCRAPYD_PROJECT = "feedmill"
+DATABASE_URL_ENV = "FEEDMILL_DATABASE_URL"
+SCRAPYD_NODES_ENV = "FEEDMILL_SCRAPYD_NODES"
 COMBINED_FEED = "all"
 SCRIPTS = ("simplified", "traditional")
 
@@ -151,6 +155,15 @@ class Config:
     batch_window: timedelta = DEFAULT_BATCH_WINDOW
     batch_size: int = DEFAULT_BATCH_SIZE
     workers: int = DEFAULT_WORKERS
+    # Where articles live: "" is the embedded SQLite file in the data directory, else a
+    # sqlite:/// or postgresql:// URL ($FEEDMILL_DATABASE_URL wins).
+    database_url: str = ""
+    # Where runs happen: "local" child processes, or "scrapyd" jobs on the nodes below
+    # (URLs with credentials, $FEEDMILL_SCRAPYD_NODES wins), each with scrapyd_slots slots.
+    runner: str = "local"
+    scrapyd_nodes: tuple[str, ...] = ()
+    scrapyd_project: str = DEFAULT_SCRAPYD_PROJECT
+    scrapyd_slots: int = 0
     sources: dict[str, Source] = field(default_factory=dict)
     feeds: dict[str, NamedFeed] = field(default_factory=dict)
 
@@ -181,6 +194,11 @@ _SERVICE_KEYS = {
     "batch_window",
     "batch_size",
     "workers",
+    "database_url",
+    "runner",
+    "scrapyd_nodes",
+    "scrapyd_project",
+    "scrapyd_slots",
 }
 
 _COMMON_KEYS = {
@@ -315,6 +333,11 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         ),
         batch_size=_whole(service, "batch_size", where, DEFAULT_BATCH_SIZE, 1, 1000),
         workers=_whole(service, "workers", where, DEFAULT_WORKERS, 1, 256),
+        database_url=_database_url(service, where),
+        runner=_runner(service, where),
+        scrapyd_nodes=_node_list(service, where),
+        scrapyd_project=_string(service, "scrapyd_project", where, DEFAULT_SCRAPYD_PROJECT),
+        scrapyd_slots=_whole(service, "scrapyd_slots", where, 0, 0, 4096),
         sources=sources,
         feeds=feeds,
     )
@@ -758,6 +781,42 @@ def _reject_unknown(table: dict[str, Any], allowed: set[str], where: _Where) -> 
     for key in table:
         if key not in allowed:
             raise where.error(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _database_url(service: dict[str, Any], where: _Where) -> str:
+    value = _string(service, "database_url", where, "").strip()
+    scheme = value.partition("://")[0] if "://" in value else ""
+    if value and scheme not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+        raise where.error("database_url", "must be a sqlite:///path or postgresql://… URL")
+    return value
+
+
+def _runner(service: dict[str, Any], where: _Where) -> str:
+    value = _string(service, "runner", where, "local")
+    if value not in RUNNERS:
+        raise where.error("runner", f"must be one of {', '.join(RUNNERS)}, got {value!r}")
+    nodes = service.get("scrapyd_nodes") or os.environ.get(SCRAPYD_NODES_ENV)
+    if value == "scrapyd" and not nodes:
+        raise where.error("runner", "'scrapyd' needs scrapyd_nodes (a list of node URLs)")
+    return value
+
+
+def _node_list(service: dict[str, Any], where: _Where) -> tuple[str, ...]:
+    nodes = service.get("scrapyd_nodes", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+        raise where.error("scrapyd_nodes", "must be a list of node URLs (strings)")
+    for node in nodes:
+        if not re.match(r"https?://[^/\s]+", node):
+            shown = re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", node)
+            raise where.error("scrapyd_nodes", f"{shown!r} is not an http(s) URL")
+    return tuple(nodes)
+
+
+def scrapyd_nodes(config: Config) -> tuple[str, ...]:
+    """The Scrapyd node URLs runs go to: ``$FEEDMILL_SCRAPYD_NODES`` (comma or space
+    separated) wins over the config's list, so credentials can stay out of the file."""
+    from_env = os.environ.get(SCRAPYD_NODES_ENV, "")
+    return tuple(from_env.replace(",", " ").split()) if from_env.strip() else config.scrapyd_nodes
 
 
 def _string(table: dict[str, Any], key: str, where: _Where, default: str) -> str:

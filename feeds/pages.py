@@ -207,7 +207,7 @@ tr:hover td{background:#fafbfc}
 .muted{color:#6b7075}.small{font-size:.82rem}
 .status{display:inline-block;padding:.05rem .5rem;border-radius:.7rem;font-size:.8rem;
 font-weight:600;color:#fff;background:#8a9096}
-.status.ok{background:#1e8e3e}.status.failed,.status.timeout,.status.interrupted{background:#c5221f}
+.status.ok{background:#1e8e3e}.status.failed,.status.timeout,.status.interrupted,.status.lost{background:#c5221f}
 .status.running{background:#1a73e8}.status.cancelled{background:#b06000}
 .error{color:#c5221f;white-space:pre-wrap;font-size:.82rem}
 .flash{padding:.6rem .9rem;border-radius:.3rem;background:#e8f0fe;margin:.8rem 0}

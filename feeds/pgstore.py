@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -35,13 +35,14 @@ from feeds.article import Article, RelatedLink, content_hash
 from feeds.errors import StoreError
 from feeds.store import (
     _ARTICLE_COLUMNS,
-    _RUN_COLUMNS,
+    _RUN_FIELDS,
     RUN_COUNTS,
     RUN_OUTCOMES,
     Outcome,
     Run,
     StoredPage,
     Validators,
+    _schedule_rows,
     utcnow,
 )
 
@@ -133,6 +134,19 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX file_state_source ON file_state (source);
         """,
     ),
+    (
+        "scheduler state and remote runs",
+        """
+        CREATE TABLE IF NOT EXISTS schedule_state (
+            source TEXT COLLATE "C" PRIMARY KEY,
+            next_run TIMESTAMPTZ NOT NULL
+        );
+        ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+        ALTER TABLE runs ADD COLUMN job TEXT NOT NULL DEFAULT '';
+        CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running';
+        CREATE INDEX runs_finished ON runs (finished);
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -163,13 +177,26 @@ WHERE articles.content_hash <> excluded.content_hash
 RETURNING (xmax = 0) AS inserted
 """
 _SELECT_ARTICLES = f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM articles"
-_SELECT_RUNS = f"SELECT {', '.join(_RUN_COLUMNS)}, error, log_tail FROM runs"
+_SELECT_RUNS = f"SELECT {', '.join(_RUN_FIELDS)} FROM runs"
 _ORDER_NEWEST = "ORDER BY published_ts DESC, id"
 
 
 def _redact(url: str) -> str:
     """``url`` without its password, for messages and logs."""
     return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
+def stored_version(url: str, connect_timeout: int = 10) -> int:
+    """The schema version of the database at ``url`` (0: none yet), changing nothing."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout) as db:
+            row = db.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            if not row or row[0] is None:
+                return 0
+            found = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    except psycopg.Error as exc:
+        raise StoreError(f"{_redact(url)}: cannot read the schema version: {exc}") from exc
+    return int(found[0]) if found and found[0] is not None else 0
 
 
 class PostgresStore:
@@ -196,6 +223,8 @@ class PostgresStore:
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
                 )
                 self._db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            else:
+                self._create_search_path_schema()
             self._migrate()
         except psycopg.Error as exc:
             self._db.close()
@@ -203,6 +232,23 @@ class PostgresStore:
         except BaseException:
             self._db.close()
             raise
+
+    def _create_search_path_schema(self) -> None:
+        """Create the schema a URL's ``options=-csearch_path=NAME`` names, if missing.
+
+        A database URL is the one setting that reaches every process (scheduler, Scrapyd
+        jobs, feed servers); naming the schema in it, and having the first process that
+        opens the store create it, keeps deployments that share a database to one line.
+        """
+        row = self._db.execute("SELECT current_schema()").fetchone()
+        if row and row[0]:
+            return
+        path = self._db.execute("SELECT current_setting('search_path')").fetchone()
+        first = (path[0] if path else "").split(",")[0].strip().strip('"')
+        if first and first != "$user":
+            self._db.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(first))
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -490,13 +536,17 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"{self.path}: cannot record the end of run {run_id}: {exc}") from exc
 
-    def interrupt_stale_runs(self, triggers: Sequence[str], now: datetime | None = None) -> int:
-        """Mark runs still "running" from ``triggers`` as interrupted."""
+    def interrupt_stale_runs(
+        self, triggers: Sequence[str], now: datetime | None = None, *, local_only: bool = False
+    ) -> int:
+        """Mark runs still "running" from ``triggers`` as interrupted (``local_only``:
+        not those on Scrapyd nodes, which a new leader follows)."""
+        local = " AND node = ''" if local_only else ""
         try:
             cursor = self._write(
-                "UPDATE runs SET outcome = 'interrupted', finished = %s, "
+                "UPDATE runs SET outcome = 'interrupted', finished = %s, "  # type: ignore[arg-type]
                 "error = 'the service stopped before the run ended' "
-                "WHERE outcome = 'running' AND trigger = ANY(%s::text[])",
+                f"WHERE outcome = 'running' AND trigger = ANY(%s::text[]){local}",
                 (_aware(now or utcnow()), list(triggers)),
             )
         except psycopg.Error as exc:
@@ -530,6 +580,58 @@ class PostgresStore:
             "SELECT max(updated) FROM articles WHERE source = %s", (source,)
         ).fetchone()
         return row[0] if row else None
+
+    def sources_finished_since(self, moment: datetime) -> dict[str, datetime]:
+        """Sources with a run that ended at or after ``moment``, and their latest end."""
+        rows = self._db.execute(
+            "SELECT source, max(finished) FROM runs WHERE finished >= %s GROUP BY source",
+            (_aware(moment),),
+        )
+        return {source: end for source, end in rows}
+
+    def runs_under_way(self) -> list[Run]:
+        """Runs recorded as still running (a scheduler taking over follows them up)."""
+        rows = self._db.execute(f"{_SELECT_RUNS} WHERE outcome = 'running' ORDER BY id")
+        return [_run_from_row(row) for row in rows]
+
+    def set_run_job(self, run_id: int, node: str, job: str) -> None:
+        """Record which Scrapyd node runs ``run_id``, and its job id there."""
+        self._update_run(run_id, "node = %s, job = %s", (node, job), "its node")
+
+    def set_log_tail(self, run_id: int, log_tail: str) -> None:
+        """Attach the last log lines to run ``run_id`` and change nothing else."""
+        self._update_run(run_id, "log_tail = %s", (log_tail,), "its log")
+
+    def _update_run(self, run_id: int, sets: str, values: tuple[str, ...], what: str) -> None:
+        try:
+            self._write(f"UPDATE runs SET {sets} WHERE id = %s", (*values, run_id))  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.path}: cannot record {what} of run {run_id}: {exc}") from exc
+
+    # -- the scheduler's state ------------------------------------------------------
+
+    def schedule_state(self) -> dict[str, datetime]:
+        """Source -> its persisted next scheduled run (aware, UTC)."""
+        rows = self._db.execute("SELECT source, next_run FROM schedule_state").fetchall()
+        return _schedule_rows(rows, self.path)
+
+    def save_schedule_state(self, next_runs: Mapping[str, datetime | None]) -> None:
+        """Remember each source's next run; None forgets it (paused or unscheduled)."""
+        if not next_runs:
+            return
+        try:
+            with self.transaction():
+                for source, moment in next_runs.items():
+                    if moment is None:
+                        self._write("DELETE FROM schedule_state WHERE source = %s", (source,))
+                    else:
+                        self._write(
+                            "INSERT INTO schedule_state (source, next_run) VALUES (%s, %s) "
+                            "ON CONFLICT (source) DO UPDATE SET next_run = excluded.next_run",
+                            (source, _aware(moment)),
+                        )
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.path}: cannot write schedule_state: {exc}") from exc
 
 
 def _aware(moment: datetime) -> datetime:
@@ -604,6 +706,6 @@ def _article_from_row(row: Sequence[Any]) -> Article:
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
-    values = dict(zip((*_RUN_COLUMNS, "error", "log_tail"), row, strict=True))
+    values = dict(zip(_RUN_FIELDS, row, strict=True))
     values["id"] = int(values["id"])
     return Run(**values)

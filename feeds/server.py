@@ -18,6 +18,7 @@ named, however the request path is encoded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import errno
 import gzip
@@ -53,7 +54,8 @@ from feeds.pages import (
     opml_document,
     run_json,
 )
-from feeds.store import SQLiteStore
+from feeds.store import STORE_FILE
+from feeds.stores import Store, open_store
 
 __all__ = [
     "BODY_TIMEOUT",
@@ -353,9 +355,16 @@ def _prepare(version: _FileVersion, route: _FeedRoute) -> _Prepared:
 class _Server:
     """Handlers and their shared state (one per application)."""
 
-    def __init__(self, controller: Controller, data_dir: Path, token: str | None) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        data_dir: Path,
+        token: str | None,
+        database_url: str | None = None,
+    ) -> None:
         self.controller = controller
         self.data_dir = Path(data_dir)
+        self.database_url = database_url or str(self.data_dir / STORE_FILE)
         self.feeds_dir = feeds_dir(self.data_dir)
         self._token_digest = hashlib.sha256(token.encode("utf-8")).digest() if token else None
         self._files: dict[Path, _FileVersion] = {}
@@ -365,19 +374,31 @@ class _Server:
         self._prepared: dict[str, _Prepared] = {}
         # One thread owns the SQLite connection: store reads and feed builds queue on it.
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedmill-http-db")
-        self._store: SQLiteStore | None = None
+        self._store: Store | None = None
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _open_store(self) -> SQLiteStore:
+    def _open_store(self) -> Store:
         if self._store is None:
-            self._store = SQLiteStore.in_data_dir(self.data_dir)
+            self._store = open_store(self.database_url)
         return self._store
 
-    async def _db(self, work: Callable[[SQLiteStore], Any]) -> Any:
+    def _on_store(self, work: Callable[[Store], Any]) -> Any:
+        store = self._open_store()
+        try:
+            return work(store)
+        except Exception:
+            # A dropped database connection (a PostgreSQL restart, a network cut) would
+            # fail every later request: the next one opens a new connection.
+            with contextlib.suppress(Exception):
+                store.close()
+            self._store = None
+            raise
+
+    async def _db(self, work: Callable[[Store], Any]) -> Any:
         """Run ``work(store)`` on the database thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_thread, lambda: work(self._open_store()))
+        return await loop.run_in_executor(self._db_thread, self._on_store, work)
 
     async def close(self, _app: web.Application | None = None) -> None:
         def close_store() -> None:
@@ -539,7 +560,7 @@ class _Server:
         return route
 
     async def _build(self, config: Config, name: str, path: Path) -> None:
-        def build(store: SQLiteStore) -> None:
+        def build(store: Store) -> None:
             if path.exists():  # another request built it while this one queued
                 return
             build_feeds(config, store, self.feeds_dir, [name])
@@ -790,9 +811,16 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
 SERVER_KEY = web.AppKey("feedmill_server", _Server)
 
 
-def make_app(controller: Controller, data_dir: Path, *, token: str | None) -> web.Application:
+def make_app(
+    controller: Controller,
+    data_dir: Path,
+    *,
+    token: str | None,
+    database_url: str | None = None,
+) -> web.Application:
     """The aiohttp application. ``token`` guards everything that starts work; None (or
-    empty) disables those endpoints (403) rather than leaving them open."""
+    empty) disables those endpoints (403) rather than leaving them open. The store is
+    ``database_url`` (default: the SQLite file in ``data_dir``)."""
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
         middlewares=[_errors_and_logging],
@@ -807,7 +835,7 @@ def make_app(controller: Controller, data_dir: Path, *, token: str | None) -> we
             "access_log": None,  # one DEBUG line per request comes from the middleware
         },
     )
-    server = _Server(controller, data_dir, token or None)
+    server = _Server(controller, data_dir, token or None, database_url)
     app[SERVER_KEY] = server
     app.on_response_prepare.append(_common_headers)
     app.on_cleanup.append(server.close)

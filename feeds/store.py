@@ -14,11 +14,12 @@ import json
 import logging
 import sqlite3
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from feeds.article import Article, RelatedLink, content_hash
 from feeds.errors import StoreError
@@ -107,6 +108,19 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX file_state_source ON file_state (source);
     """,
+    # 4: the scheduler's next run per source (so a restarted or standby scheduler goes on
+    # where the last one stopped), and where a run went when a Scrapyd node ran it.
+    # schedule_state may already exist: the scheduler used to create it itself.
+    """
+    CREATE TABLE IF NOT EXISTS schedule_state (
+        source TEXT PRIMARY KEY,
+        next_run TEXT NOT NULL
+    );
+    ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN job TEXT NOT NULL DEFAULT '';
+    CREATE INDEX runs_running ON runs (outcome) WHERE outcome = 'running';
+    CREATE INDEX runs_finished ON runs (finished);
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -188,7 +202,8 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "unchanged"
 
 
-RUN_OUTCOMES = ("running", "ok", "failed", "timeout", "cancelled", "interrupted")
+# "lost": the Scrapyd node running it stopped answering (the run is done again elsewhere).
+RUN_OUTCOMES = ("running", "ok", "failed", "timeout", "cancelled", "interrupted", "lost")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +223,8 @@ class Run:
     failed: int
     error: str
     log_tail: str
+    node: str = ""  # the Scrapyd node that ran it ("" for a local child process)
+    job: str = ""  # its Scrapyd job id
 
     @property
     def seconds(self) -> float | None:
@@ -533,16 +550,20 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot record the end of run {run_id}: {exc}") from exc
 
-    def interrupt_stale_runs(self, triggers: Sequence[str], now: datetime | None = None) -> int:
+    def interrupt_stale_runs(
+        self, triggers: Sequence[str], now: datetime | None = None, *, local_only: bool = False
+    ) -> int:
         """Mark runs still "running" from ``triggers`` as interrupted: at start-up, the
-        process that started them is gone (killed, crashed, machine restarted)."""
+        process that started them is gone (killed, crashed, machine restarted).
+        ``local_only`` leaves runs on Scrapyd nodes alone (a new leader follows those)."""
         marks = ", ".join("?" for _ in triggers)
+        local = " AND node = ''" if local_only else ""
         try:
             with self.transaction():
                 cursor = self._db.execute(
                     f"UPDATE runs SET outcome = 'interrupted', finished = ?, "
                     f"error = 'the service stopped before the run ended' "
-                    f"WHERE outcome = 'running' AND trigger IN ({marks})",
+                    f"WHERE outcome = 'running' AND trigger IN ({marks}){local}",
                     (_iso(now or utcnow()), *triggers),
                 )
         except sqlite3.Error as exc:
@@ -581,9 +602,79 @@ class SQLiteStore:
         ).fetchone()
         return _parse_time(row[0]) if row and row[0] else None
 
+    def sources_finished_since(self, moment: datetime) -> dict[str, datetime]:
+        """Sources with a run that ended at or after ``moment``, and their latest end."""
+        rows = self._db.execute(
+            "SELECT source, max(finished) FROM runs WHERE finished >= ? GROUP BY source",
+            (_iso(moment),),
+        )
+        return {source: datetime.fromisoformat(end) for source, end in rows}
+
+    def runs_under_way(self) -> list[Run]:
+        """Runs recorded as still running (a scheduler taking over follows them up)."""
+        rows = self._db.execute(f"{_SELECT_RUNS} WHERE outcome = 'running' ORDER BY id")
+        return [_run_from_row(row) for row in rows]
+
+    def set_run_job(self, run_id: int, node: str, job: str) -> None:
+        """Record which Scrapyd node runs ``run_id``, and its job id there."""
+        self._update_run(run_id, "node = ?, job = ?", (node, job), "its node")
+
+    def set_log_tail(self, run_id: int, log_tail: str) -> None:
+        """Attach the last log lines to run ``run_id`` and change nothing else (the child
+        has already recorded its outcome and counts by the time its log is read)."""
+        self._update_run(run_id, "log_tail = ?", (log_tail,), "its log")
+
+    def _update_run(self, run_id: int, sets: str, values: tuple[str, ...], what: str) -> None:
+        try:
+            with self.transaction():
+                self._db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record {what} of run {run_id}: {exc}") from exc
+
+    # -- the scheduler's state ------------------------------------------------------
+
+    def schedule_state(self) -> dict[str, datetime]:
+        """Source -> its persisted next scheduled run (aware, UTC)."""
+        rows = self._db.execute("SELECT source, next_run FROM schedule_state").fetchall()
+        return _schedule_rows(rows, self.path)
+
+    def save_schedule_state(self, next_runs: Mapping[str, datetime | None]) -> None:
+        """Remember each source's next run; None forgets it (paused or unscheduled)."""
+        if not next_runs:
+            return
+        try:
+            with self.transaction():
+                for source, moment in next_runs.items():
+                    if moment is None:
+                        self._db.execute("DELETE FROM schedule_state WHERE source = ?", (source,))
+                    else:
+                        self._db.execute(
+                            "INSERT INTO schedule_state (source, next_run) VALUES (?, ?) "
+                            "ON CONFLICT (source) DO UPDATE SET next_run = excluded.next_run",
+                            (source, _iso(moment.astimezone(UTC))),
+                        )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write schedule_state: {exc}") from exc
+
+
+def _schedule_rows(rows: Iterable[tuple[str, Any]], where: object) -> dict[str, datetime]:
+    """Persisted next runs, each aware in UTC; a row that does not parse is skipped."""
+    state = {}
+    for source, value in rows:
+        try:
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            logger.warning(
+                "%s: schedule_state: ignoring bad next_run %r of %r", where, value, source
+            )
+            continue
+        state[source] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return state
+
 
 _RUN_COLUMNS = ("id", "source", "trigger", "started", "finished", "outcome", *RUN_COUNTS)
-_SELECT_RUNS = f"SELECT {', '.join(_RUN_COLUMNS)}, error, log_tail FROM runs"
+_RUN_FIELDS = (*_RUN_COLUMNS, "error", "log_tail", "node", "job")
+_SELECT_RUNS = f"SELECT {', '.join(_RUN_FIELDS)} FROM runs"
 
 
 def _iso(moment: datetime) -> str:
@@ -658,7 +749,7 @@ def _article_from_row(row: sqlite3.Row | tuple[object, ...]) -> Article:
 
 
 def _run_from_row(row: tuple[object, ...]) -> Run:
-    values = dict(zip((*_RUN_COLUMNS, "error", "log_tail"), row, strict=True))
+    values = dict(zip(_RUN_FIELDS, row, strict=True))
     values["started"] = _parse_time(values["started"])  # type: ignore[arg-type]
     values["finished"] = _parse_time(values["finished"])  # type: ignore[arg-type]
     return Run(**values)  # type: ignore[arg-type]

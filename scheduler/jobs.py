@@ -52,7 +52,9 @@ class Scheduler:
         self.manager = manager
         self.config = config
         self.data_dir = Path(data_dir)
-        self.state_store = state or ScheduleState(self.data_dir)
+        self.state_store = state or ScheduleState(
+            self.data_dir, database=getattr(manager, "database", None)
+        )
         self._schedules: dict[str, Schedule] = {}
         self._aps = AsyncIOScheduler(
             timezone=UTC,

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feeds.build import feeds_dir, remove_abandoned
-from feeds.config import DEFAULT_RUN_TIMEOUT, Config, parse_config
+from feeds.config import DATABASE_URL_ENV, DEFAULT_RUN_TIMEOUT, Config, parse_config
 from feeds.errors import ConfigError, FeedmillError, SourceBusy, UnknownSource
 from feeds.runprotocol import MARKER, PARENT_PID_ENV, RUN_LOG_DIR_ENV, TIMEOUTS_ENV
-from feeds.store import RUN_COUNTS, Run, SQLiteStore
-from scheduler.state import set_log_tail
+from feeds.store import RUN_COUNTS, STORE_FILE, Run
+from feeds.stores import Store, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -133,10 +133,12 @@ class RunManager:
         batch_window: float = 0.0,
         batch_size: int = 1,
         max_children: int | None = None,
+        database: str | Path | None = None,
     ) -> None:
         self.config = config
         self.data_dir = Path(data_dir).absolute()
-        self.store_path = SQLiteStore.in_data_dir(self.data_dir).path
+        # A database URL, or the SQLite file in the data directory (the default).
+        self.database: str | Path = database or self.data_dir / STORE_FILE
         self.grace = grace
         self.default_timeout = default_timeout
         self._timeout_for = timeout_for
@@ -156,16 +158,18 @@ class RunManager:
         self.children_started = 0
         self._batching_from_config = False
         # Create the store (schema, WAL) now rather than in the first run's thread.
-        SQLiteStore.in_data_dir(self.data_dir).close()
+        open_store(self.database).close()
         self._config_text: bytes | None = None
         self._capture_config_text(config)
 
     # -- configuration -----------------------------------------------------------------
 
     @classmethod
-    def for_service(cls, config: Config, data_dir: Path, *, grace: float) -> RunManager:
+    def for_service(
+        cls, config: Config, data_dir: Path, *, grace: float, database: str | Path | None = None
+    ) -> RunManager:
         """The manager ``feedmill serve`` uses: batching and workers from feedmill.toml."""
-        manager = cls(config, data_dir, grace=grace)
+        manager = cls(config, data_dir, grace=grace, database=database)
         manager._batching_from_config = True
         manager._apply_batching(config)
         return manager
@@ -453,6 +457,7 @@ class RunManager:
             FEEDMILL_CONFIG=str(self.child_config()),
             FEEDMILL_DATA_DIR=str(self.data_dir),
         )
+        env[DATABASE_URL_ENV] = str(self.database)
         env[TIMEOUTS_ENV] = json.dumps(timeouts)
         env[RUN_LOG_DIR_ENV] = str(self.data_dir / "logs")
         # The child dies with this process (crawler.run asks the kernel to SIGKILL it):
@@ -541,16 +546,19 @@ class RunManager:
 
     # -- store access (worker threads) -------------------------------------------------
 
+    def _store(self) -> Store:
+        return open_store(self.database)
+
     def _start_run(self, source: str, trigger: str) -> int:
-        with SQLiteStore(self.store_path) as store:
+        with self._store() as store:
             return store.start_run(source, trigger=trigger)
 
     def _get_run(self, run_id: int) -> Run | None:
-        with SQLiteStore(self.store_path) as store:
+        with self._store() as store:
             return store.get_run(run_id)
 
     def _record_failure(self, run_ids: list[int], error: str, outcome: str = "failed") -> None:
-        with SQLiteStore(self.store_path) as store:
+        with self._store() as store:
             for run_id in run_ids:
                 store.finish_run(run_id, outcome, error=error)
 
@@ -568,7 +576,7 @@ class RunManager:
                     tails[run.source] = read_log_tail(own)
         status = _describe_status(returncode)
         outcomes: dict[int, str] = {}
-        with SQLiteStore(self.store_path) as store:
+        with self._store() as store:
             for run in batch.runs:
                 assert run.run_id is not None
                 tail = tails.get(run.source, "")
@@ -600,7 +608,7 @@ class RunManager:
                             row.outcome,
                             status,
                         )
-                    set_log_tail(self.store_path, run.run_id, tail)
+                    store.set_log_tail(run.run_id, tail)
                 final = store.get_run(run.run_id)
                 assert final is not None
                 outcomes[run.run_id] = final.outcome

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_support import Postgres, session_schema
 
 from site_server import SiteServer
 from support import FIXTURES, ROOT, SEED_NAME
@@ -33,3 +35,9 @@ def site(tmp_path: Path):
     shutil.copytree(FIXTURES / "site", root)
     with SiteServer(root) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """The session's own schema in the test PostgreSQL database (dropped at the end)."""
+    yield from session_schema()

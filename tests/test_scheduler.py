@@ -8,7 +8,6 @@ hangs and crashes tiny Python children put in its place through RunManager's
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -36,7 +35,6 @@ from scheduler import (
     ShuttingDown,
     crawler_command,
 )
-from scheduler.state import set_log_tail
 from scheduler.triggers import build_trigger, crontab_for_apscheduler
 
 from support import ROOT
@@ -586,17 +584,8 @@ def test_crontab_weekdays_mean_what_crontab_means() -> None:
     assert timedelta(minutes=10) <= fire - saturday <= timedelta(minutes=10, seconds=30)
 
 
-def test_set_log_tail_changes_only_the_log_tail(tmp_path: Path) -> None:
-    with SQLiteStore.in_data_dir(tmp_path) as store:
-        run_id = store.start_run("seeds", trigger="api")
-        store.finish_run(run_id, "ok", {"fetched": 3, "new": 1}, error="")
-        before = store.get_run(run_id)
-        set_log_tail(store.path, run_id, "last\nlines")
-        after = store.get_run(run_id)
-    assert before is not None and after is not None
-    assert after.log_tail == "last\nlines"
-    assert after == dataclasses.replace(before, log_tail="last\nlines")
-    # The scheduler's own table sits beside the store's and leaves its schema alone.
+def test_schedule_state_lives_in_the_store(tmp_path: Path) -> None:
+    # The scheduler's table is part of the store's schema, in the same file.
     ScheduleState(tmp_path).save("seeds", datetime(2030, 1, 1, tzinfo=UTC))
     db = sqlite3.connect(tmp_path / "feedmill.sqlite3")
     try:

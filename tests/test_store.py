@@ -135,7 +135,7 @@ def test_newest_n_of_a_source_is_an_index_search_not_a_scan(store: SQLiteStore) 
 def test_store_is_wal_and_versioned(store: SQLiteStore, tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "feedmill.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     db.close()
 
 

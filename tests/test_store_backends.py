@@ -8,9 +8,6 @@ answers, the PostgreSQL tests fail under CI (``$CI`` set) and are skipped elsewh
 
 from __future__ import annotations
 
-import getpass
-import os
-import secrets
 import sqlite3
 import threading
 from collections import Counter
@@ -22,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from pg_support import Postgres
 from psycopg import sql
 
 from feeds import pgstore
@@ -33,7 +31,7 @@ from feeds.store import SCHEMA_VERSION, Outcome, SQLiteStore, StoredPage, Valida
 from feeds.stores import open_store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TABLES = ("articles", "runs", "pages", "http_cache", "file_state")
+TABLES = ("articles", "runs", "pages", "http_cache", "file_state", "schedule_state")
 
 
 def make(key: str, day: int = 9, title: str = "标题", **fields: object) -> Article:
@@ -49,64 +47,6 @@ def make(key: str, day: int = 9, title: str = "标题", **fields: object) -> Art
     )
     article.id = article_id(article.source, key)
     return article
-
-
-# -- PostgreSQL plumbing --------------------------------------------------------------
-
-
-def _candidate_urls() -> list[str]:
-    if os.environ.get("FEEDMILL_TEST_DATABASE_URL"):
-        return [os.environ["FEEDMILL_TEST_DATABASE_URL"]]
-    users = dict.fromkeys(["postgres", getpass.getuser()])
-    return [f"postgresql://{user}@127.0.0.1:5432/test" for user in users]
-
-
-def _reachable_url() -> tuple[str | None, str]:
-    errors = []
-    for url in _candidate_urls():
-        try:
-            with psycopg.connect(url, connect_timeout=5) as conn:
-                conn.execute("SELECT 1")
-            return url, ""
-        except psycopg.Error as exc:
-            errors.append(f"{url}: {str(exc).strip()}")
-    return None, "; ".join(errors)
-
-
-@dataclass(frozen=True)
-class Postgres:
-    url: str
-    schema: str
-
-    def connect(self, schema: str | None = None) -> psycopg.Connection:
-        conn = psycopg.connect(self.url, autocommit=True)
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema or self.schema)))
-        return conn
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    """The session's own schema in the test database (dropped at the end)."""
-    url, why = _reachable_url()
-    if url is None:
-        message = f"PostgreSQL is not reachable ({why})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    schema = f"feedmill_test_{secrets.token_hex(6)}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield Postgres(url, schema)
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            # The session's extra schemas (migration tests) share its prefix.
-            names = admin.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname = %s OR nspname LIKE %s",
-                (schema, schema + "\\_%"),
-            ).fetchall()
-            for (name,) in names:
-                admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
 
 
 # -- the two back-ends ----------------------------------------------------------------
@@ -270,14 +210,14 @@ def test_newest_n_of_a_source_is_an_index_search_not_a_scan(store, backend: Back
 
 
 def test_store_is_versioned(store, backend: Backend, tmp_path: Path) -> None:
-    assert store.schema_version == SCHEMA_VERSION == pgstore.SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == pgstore.SCHEMA_VERSION == 4
     if backend.name == "sqlite":
         db = sqlite3.connect(tmp_path / "feedmill.sqlite3")
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.close()
     else:
         rows = store._db.execute("SELECT version FROM schema_migrations ORDER BY version")
-        assert [v for (v,) in rows] == [1, 2, 3]
+        assert [v for (v,) in rows] == [1, 2, 3, 4]
 
 
 def test_a_newer_schema_is_refused(store, backend: Backend) -> None:
@@ -376,6 +316,53 @@ def test_stale_runs_of_the_service_are_marked_interrupted(store) -> None:
     assert store.get_run(scheduled).outcome == "interrupted"  # type: ignore[union-attr]
     assert store.get_run(by_hand).outcome == "running"  # type: ignore[union-attr]
     assert store.interrupt_stale_runs([]) == 0
+
+
+def test_runs_keep_their_node_job_and_log_tail(store) -> None:
+    local = store.start_run("seeds", trigger="schedule")
+    remote = store.start_run("site", trigger="schedule")
+    store.set_run_job(remote, "http://127.0.0.1:6800", "job-1")
+    store.finish_run(local, "ok", {"new": 2})
+    store.set_log_tail(local, "last line")
+    assert [run.id for run in store.runs_under_way()] == [remote]
+    ran = store.get_run(remote)
+    assert (ran.node, ran.job, ran.outcome) == ("http://127.0.0.1:6800", "job-1", "running")
+    ended = store.get_run(local)
+    # The log tail alone changed: the outcome and counts the child recorded stay.
+    assert (ended.outcome, ended.new, ended.log_tail, ended.node) == ("ok", 2, "last line", "")
+
+
+def test_runs_finished_since_and_local_interruption(store) -> None:
+    at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    done = store.start_run("seeds", trigger="schedule", now=at)
+    store.finish_run(done, "ok", now=at + timedelta(seconds=5))
+    local = store.start_run("site", trigger="schedule", now=at)
+    remote = store.start_run("feed", trigger="schedule", now=at)
+    store.set_run_job(remote, "http://127.0.0.1:6800", "feed-3")
+    assert store.sources_finished_since(at) == {"seeds": at + timedelta(seconds=5)}
+    assert store.sources_finished_since(at + timedelta(seconds=6)) == {}
+    assert store.interrupt_stale_runs(["schedule"], local_only=True) == 1
+    assert store.get_run(local).outcome == "interrupted"
+    assert store.get_run(remote).outcome == "running"  # a new leader follows it up
+
+
+def test_schedule_state_round_trip(store) -> None:
+    assert store.schedule_state() == {}
+    at = datetime(2026, 11, 28, 21, 0, 0, 123456, tzinfo=SHANGHAI)
+    store.save_schedule_state({"seeds": at, "site": at + timedelta(hours=1)})
+    store.save_schedule_state({"site": None, "feed": at})
+    state = store.schedule_state()
+    assert state == {"seeds": at, "feed": at}
+    assert all(moment.utcoffset() == timedelta(0) for moment in state.values())
+
+
+def test_a_url_naming_its_schema_creates_it(postgres: Postgres) -> None:
+    schema = postgres.new_schema()
+    with open_store(postgres.database_url(schema)) as opened:
+        assert opened.schema_version == SCHEMA_VERSION
+        opened.upsert(make("a.txt"))
+    with postgres.connect(schema) as conn:
+        assert conn.execute("SELECT count(*) FROM articles").fetchone() == (1,)
 
 
 # -- the rest of the interface the crawler uses ---------------------------------------
@@ -522,7 +509,7 @@ def test_concurrent_batches_in_transactions(store, backend: Backend) -> None:
 
 
 def _check_upgraded(upgraded, article: Article) -> None:
-    assert upgraded.schema_version == 3
+    assert upgraded.schema_version == 4
     row = upgraded.get(article.id)
     assert row is not None and row.title == article.title and row.content_hash == "h"
     assert [run.source for run in upgraded.runs()] == ["seeds"]
@@ -563,16 +550,16 @@ def test_an_older_postgres_database_is_upgraded_in_place(fresh_schema: Postgres)
     with PostgresStore(fresh_schema.url, schema=fresh_schema.schema) as upgraded:
         _check_upgraded(upgraded, article)
     with PostgresStore(fresh_schema.url, schema=fresh_schema.schema) as again:
-        assert again.schema_version == 3  # opening a current database changes nothing
+        assert again.schema_version == 4  # opening a current database changes nothing
     with fresh_schema.connect() as conn:
         rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    assert [v for (v,) in rows] == [1, 2, 3]
+    assert [v for (v,) in rows] == [1, 2, 3, 4]
 
 
 @pytest.fixture
 def fresh_schema(postgres: Postgres) -> Iterator[Postgres]:
     """An empty schema of its own (dropped with the session's)."""
-    schema = f"{postgres.schema}_{secrets.token_hex(3)}"
+    schema = postgres.new_schema()
     with psycopg.connect(postgres.url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     yield Postgres(postgres.url, schema)
@@ -585,10 +572,10 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(
 ) -> None:
     backend = Backend("postgres", lambda: PostgresStore(fresh_schema.url, fresh_schema.schema))
     results = _race(backend, 5, lambda worker, own: [own.schema_version])
-    assert all(done == [3] for done in results.values())
+    assert all(done == [4] for done in results.values())
     with fresh_schema.connect() as conn:
         rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    assert [v for (v,) in rows] == [1, 2, 3]
+    assert [v for (v,) in rows] == [1, 2, 3, 4]
 
 
 # -- choosing the back-end --------------------------------------------------------------
@@ -602,7 +589,7 @@ def test_open_store_chooses_sqlite_for_paths_and_sqlite_urls(tmp_path: Path) -> 
     ):
         with open_store(target) as opened:
             assert isinstance(opened, SQLiteStore)
-            assert opened.schema_version == 3
+            assert opened.schema_version == 4
     assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == [
         "a.sqlite3",
         "b.sqlite3",
@@ -617,7 +604,7 @@ def test_open_store_chooses_sqlite_for_paths_and_sqlite_urls(tmp_path: Path) -> 
 def test_open_store_chooses_postgres_for_postgresql_urls(postgres: Postgres) -> None:
     with open_store(postgres.url, schema=postgres.schema) as opened:
         assert isinstance(opened, PostgresStore)
-        assert opened.schema_version == 3
+        assert opened.schema_version == 4
     alias = postgres.url.replace("postgresql://", "postgresql+psycopg://", 1)
     with open_store(alias, schema=postgres.schema) as opened:
         assert isinstance(opened, PostgresStore)

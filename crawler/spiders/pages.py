@@ -29,7 +29,8 @@ from crawler.paths import config_of, shared_store
 from crawler.siterules import RulesDirectory, SiteRules, rules_from_config
 from feeds.article import FetchedPage, article_id
 from feeds.config import Source
-from feeds.store import SQLiteStore, Validators
+from feeds.store import Validators
+from feeds.stores import Store
 
 NOT_MODIFIED = 304
 ARTICLES_KNOWN = "feedmill/articles_known"
@@ -109,7 +110,7 @@ class PageSpider(Spider):
         self.allowed_domains = list(self.source.allowed_domains)
         self.known: dict[str, datetime] = {}
         self.queued: set[str] = set()
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
         self.config_rules = SiteRules()
         self.rules_dir: RulesDirectory | None = None
 
