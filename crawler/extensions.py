@@ -137,9 +137,7 @@ class FeedBuilder:
             logger.error("source %r: feeds not written: %s", spider.name, exc)
 
 
-def feeds_current(
-    config: Config, out_dir: Path, name: str, store: Store | None = None
-) -> bool:
+def feeds_current(config: Config, out_dir: Path, name: str, store: Store | None = None) -> bool:
     """Whether every feed file of ``name`` exists and was written after the config file
     (so its title, size, filters and links are the ones in force) and, given the store,
     after the source's last stored change."""
