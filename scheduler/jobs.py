@@ -17,16 +17,19 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
 
 from feeds.config import Config, Schedule
 from feeds.errors import FeedmillError, SourceBusy, UnknownSource
-from scheduler.runs import RunManager
 from scheduler.state import ScheduleState
 from scheduler.triggers import build_trigger
+
+if TYPE_CHECKING:
+    from scheduler.remote import ScrapydRunManager
+    from scheduler.runs import RunManager
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ class Scheduler:
 
     def __init__(
         self,
-        manager: RunManager,
+        manager: RunManager | ScrapydRunManager,
         config: Config,
         data_dir: Path,
         *,
@@ -78,11 +81,16 @@ class Scheduler:
             " (paused)" if paused else "",
         )
 
-    def shutdown(self) -> None:
-        """Stop firing jobs (runs under way are the RunManager's to stop)."""
+    def shutdown(self, *, persist: bool = True) -> None:
+        """Stop firing jobs (runs under way are the RunManager's to stop).
+
+        ``persist=False`` when this process stopped leading: another scheduler owns the
+        persisted next runs now, and writing ours would undo its progress.
+        """
         if self._aps.state == STATE_STOPPED:
             return
-        self._persist_all()
+        if persist:
+            self._persist_all()
         self._aps.pause()  # takes effect now; the shutdown itself is queued on the loop
         self._aps.shutdown(wait=False)
         logger.info("scheduler stopped")

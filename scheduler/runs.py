@@ -45,6 +45,11 @@ _LOG_TAIL_BYTES = 64 * 1024
 _BATCH_LOG_BYTES = 8 * 1024 * 1024  # a batch's log is cut into one part per run
 _FINISHED_KEPT = 1000  # outcomes of ended runs kept for wait()
 
+# Runs the service starts itself; when a scheduler starts leading, any of them still
+# "running" without a live child here was cut off (its child died with its parent).
+SERVICE_TRIGGERS = ("schedule", "api", "dashboard", "startup", "retry")
+INTERRUPTED = "the service stopped before the run ended"
+
 CommandFor = Callable[[list[str], dict[str, int]], list[str]]
 TimeoutFor = Callable[[str], float]
 
@@ -291,6 +296,28 @@ class RunManager:
         if row.outcome == "running":
             raise KeyError(f"run {run_id} is not one this manager started")
         return row.outcome
+
+    async def adopt(self) -> int:
+        """Start leading: record the local runs a previous scheduler left "running" as
+        interrupted (its children died with it); returns how many. Runs this manager
+        has under way, and runs on Scrapyd nodes, are left alone."""
+        mine = set(self._by_id)
+
+        def interrupt() -> int:
+            with self._store() as store:
+                stale = [
+                    run
+                    for run in store.runs_under_way()
+                    if run.trigger in SERVICE_TRIGGERS and not run.node and run.id not in mine
+                ]
+                for run in stale:
+                    store.finish_run(run.id, "interrupted", error=INTERRUPTED)
+                return len(stale)
+
+        count = await asyncio.to_thread(interrupt)
+        if count:
+            logger.warning("%d run(s) were cut off when the last scheduler stopped", count)
+        return count
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop every run: SIGTERM, up to ``grace`` seconds, then SIGKILL; record them.

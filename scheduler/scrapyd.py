@@ -353,6 +353,31 @@ class ScrapydClient:
         prevstate = data.get("prevstate")
         return prevstate if isinstance(prevstate, str) else ""
 
+    async def log_tail(self, node: Node, spider: str, job_id: str, max_bytes: int = 65536) -> str:
+        """The last ``max_bytes`` of a job's log as the node serves it ("" if it cannot).
+
+        Scrapyd serves ``logs/<project>/<spider>/<job>.log``; a Range request keeps a
+        long crawl's log from crossing the network whole just for its last lines.
+        """
+        session = self._get_session()
+        url = f"{node.url}/logs/{self.project}/{spider}/{job_id}.log"
+        headers = {"Range": f"bytes=-{max_bytes}"}
+        if node.authorization:
+            headers["Authorization"] = node.authorization
+        try:
+            async with session.get(
+                url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as response:
+                if response.status not in (200, 206):
+                    return ""
+                body = await response.content.read(max_bytes + 1)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return ""
+        return bytes(body[-max_bytes:]).decode("utf-8", "replace")
+
     # -- plumbing ------------------------------------------------------------------------
 
     async def close(self) -> None:
