@@ -8,7 +8,7 @@ every ``files`` source and ``scrapy list`` shows the configured sources.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scrapy import Spider
 from scrapy.utils.misc import load_object
@@ -31,6 +31,29 @@ SPIDER_CLASSES: dict[str, str] = {
 }
 
 
+# ``scrapy crawl _source -a source=NAME`` runs source NAME. Scrapyd nodes are sent this
+# one spider name with the source as an argument: Scrapyd checks a job's spider against
+# ``scrapy list`` output it caches until it restarts, so a source added to feedmill.toml
+# later would otherwise be refused by every node. (Source names start with a letter or
+# digit, so this name is never a source's.)
+DISPATCH_SPIDER = "_source"
+
+
+class SourceDispatchSpider(Spider):
+    """Stands for the source named by the ``source`` argument; becomes its spider."""
+
+    name = DISPATCH_SPIDER
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Spider:
+        name = str(kwargs.pop("source", "") or "")
+        if not name:
+            raise ValueError(f"spider {DISPATCH_SPIDER!r} needs the argument source=NAME")
+        real = SourceSpiderLoader.from_settings(crawler.settings).load(name)
+        crawler.spidercls = real
+        return real.from_crawler(crawler, *args, **kwargs)
+
+
 class SourceSpiderLoader:
     """A ``SPIDER_LOADER_CLASS`` that reads feedmill.toml (setting ``FEEDMILL_CONFIG``)."""
 
@@ -43,6 +66,8 @@ class SourceSpiderLoader:
         return cls(cached_config(settings.get("FEEDMILL_CONFIG") or None))
 
     def load(self, spider_name: str) -> type[Spider]:
+        if spider_name == DISPATCH_SPIDER:
+            return SourceDispatchSpider
         if spider_name not in self._spiders:
             source = self.config.sources.get(spider_name)
             if source is None:
@@ -59,7 +84,7 @@ class SourceSpiderLoader:
         return self._spiders[spider_name]
 
     def list(self) -> list[str]:
-        return list(self.config.sources)
+        return [*self.config.sources, DISPATCH_SPIDER]
 
     def find_by_request(self, request: Request) -> list[str]:
         return []

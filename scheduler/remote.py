@@ -39,6 +39,9 @@ from scheduler.scrapyd import Node, NodeDown, NoNodeAvailable, ScrapydClient, Sc
 
 logger = logging.getLogger(__name__)
 
+# The spider Scrapyd nodes run (crawler.loader.DISPATCH_SPIDER); the source is its
+# argument. A constant here: the scheduler package never imports the crawler.
+DISPATCH_SPIDER = "_source"
 RETRY_TRIGGER = "retry"  # a run sent again after its node was lost
 _FINISHED_KEPT = 1000
 _DISPATCH_ATTEMPTS = 3  # nodes tried for one run before it fails
@@ -263,7 +266,13 @@ class ScrapydRunManager:
         for _ in range(_DISPATCH_ATTEMPTS):
             try:
                 node = await self.client.pick()
-                await self.client.schedule(node, job.source, settings=settings, job_id=job.job_id)
+                await self.client.schedule(
+                    node,
+                    DISPATCH_SPIDER,
+                    settings=settings,
+                    args={"source": job.source},
+                    job_id=job.job_id,
+                )
             except NodeDown as exc:
                 self.client.mark_down(self._node(exc.url), exc.reason)
                 reasons.append(str(exc))
@@ -384,7 +393,7 @@ class ScrapydRunManager:
     async def _close(self, job: _Job) -> None:
         """The job ended: settle the run's record (the crawl normally did) and its log."""
         assert job.node is not None
-        tail = await self.client.log_tail(job.node, job.source, job.job_id)
+        tail = await self.client.log_tail(job.node, DISPATCH_SPIDER, job.job_id)
         tail = "\n".join(tail.splitlines()[-50:])
         row = await asyncio.to_thread(self._get_run, job.run_id)
         outcome = row.outcome if row else "failed"

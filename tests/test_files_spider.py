@@ -190,7 +190,8 @@ def test_scrapy_list_shows_the_configured_sources(project: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["seeds"]
+    # Each source, and the dispatcher Scrapyd nodes are sent (``-a source=NAME``).
+    assert result.stdout.split() == ["_source", "seeds"]
 
 
 def test_store_path_setting_puts_the_store_elsewhere(project: Path, tmp_path: Path) -> None:
