@@ -342,6 +342,8 @@ def run_json(run: Run) -> dict[str, object]:
         "seconds": run.seconds,
         "counts": {name: getattr(run, name) for name in RUN_COUNTS},
         "error": run.error,
+        "node": run.node,  # the Scrapyd node that ran it ("" for a local run)
+        "job": run.job,
     }
 
 
