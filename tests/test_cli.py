@@ -185,3 +185,41 @@ def test_ctrl_c_stops_the_crawl_and_records_it(project: Path) -> None:
     assert run.outcome == "cancelled", (run, err)
     assert 0 < stored < 3001
     assert run.new == stored  # every article the run reports is in the store, and no more
+
+
+def test_db_status_and_upgrade_bring_an_old_store_up_to_date(project: Path) -> None:
+    import sqlite3
+
+    from feeds import store as store_module
+
+    data = project / "var"
+    data.mkdir()
+    db = sqlite3.connect(data / "feedmill.sqlite3")
+    db.executescript(store_module._MIGRATIONS[0])  # a version-1 store
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    latest = store_module.SCHEMA_VERSION
+    status = run_feedmill(project, "db", "status")
+    assert status.returncode == 1
+    assert f"schema version 1, needs 'feedmill db upgrade' to {latest}" in status.stdout
+    upgraded = run_feedmill(project, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"schema upgraded from version 1 to {latest}" in upgraded.stdout
+    again = run_feedmill(project, "db", "status")
+    assert again.returncode == 0 and f"schema version {latest}, current" in again.stdout
+
+
+def test_db_upgrade_creates_the_postgres_schema(project: Path, postgres) -> None:  # type: ignore[no-untyped-def]
+    from feeds.store import SCHEMA_VERSION
+
+    url = postgres.database_url(postgres.new_schema())
+    config = project / "feedmill.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(f"[service]\ndatabase_url = {url!r}\n" + text.replace("[service]\n", "", 1))
+    before = run_feedmill(project, "db", "status")
+    assert "schema version 0, needs 'feedmill db upgrade'" in before.stdout, before.stderr
+    upgraded = run_feedmill(project, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"schema upgraded from version 0 to {SCHEMA_VERSION}" in upgraded.stdout
+    assert "postgresql://" in upgraded.stdout

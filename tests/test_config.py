@@ -122,3 +122,35 @@ def test_config_path_comes_from_the_environment(
     path = write(tmp_path, GOOD_SOURCE)
     monkeypatch.setenv("FEEDMILL_CONFIG", str(path))
     assert list(load_config().sources) == ["news"]
+
+
+def test_database_and_runner_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feeds.config import scrapyd_nodes
+    from feeds.stores import database_url
+
+    monkeypatch.delenv("FEEDMILL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FEEDMILL_SCRAPYD_NODES", raising=False)
+    config = load_config(write(tmp_path, GOOD_SOURCE))
+    assert (config.runner, config.database_url, config.scrapyd_nodes) == ("local", "", ())
+    assert database_url(config, tmp_path / "var") == f"sqlite:///{tmp_path}/var/feedmill.sqlite3"
+    text = (
+        '[service]\ndatabase_url = "postgresql://u:pw@db/feeds"\nrunner = "scrapyd"\n'
+        'scrapyd_nodes = ["http://u:pw@w1:6800", "https://w2"]\nscrapyd_slots = 4\n'
+    ) + GOOD_SOURCE
+    config = load_config(write(tmp_path, text))
+    assert config.runner == "scrapyd" and config.scrapyd_slots == 4
+    assert database_url(config, tmp_path) == "postgresql://u:pw@db/feeds"
+    assert scrapyd_nodes(config) == ("http://u:pw@w1:6800", "https://w2")
+    monkeypatch.setenv("FEEDMILL_DATABASE_URL", "postgresql://other/db")
+    monkeypatch.setenv("FEEDMILL_SCRAPYD_NODES", "http://a:6800, http://b:6800")
+    assert database_url(config, tmp_path) == "postgresql://other/db"
+    assert scrapyd_nodes(config) == ("http://a:6800", "http://b:6800")
+    monkeypatch.delenv("FEEDMILL_SCRAPYD_NODES")
+    for bad, reason in (
+        ('database_url = "mysql://x/y"', "key 'database_url': must be a sqlite"),
+        ('runner = "celery"', "key 'runner': must be one of local, scrapyd"),
+        ('runner = "scrapyd"', "'scrapyd' needs scrapyd_nodes"),
+        ('scrapyd_nodes = ["ftp://u:secret@x"]', "'ftp://u:\\*\\*\\*@x' is not an http"),
+    ):
+        with pytest.raises(ConfigError, match=reason):
+            load_config(write(tmp_path, f"[service]\n{bad}\n" + GOOD_SOURCE))
