@@ -75,7 +75,7 @@ def store(backend: Backend) -> Iterator[SQLiteStore | PostgresStore]:
         yield opened
 
 
-# -- the behaviour of tests/test_store.py, on both ------------------------------------
+# -- articles, transactions and runs, on both ---------------------------------------
 
 
 def test_upsert_reports_new_then_unchanged_without_writing(store) -> None:
