@@ -11,6 +11,8 @@ everything to ``bench-results.json`` (or ``--json OUT``).
 
 ``--quick`` is a smoke run (small data, one repetition, under about two minutes): the
 test suite runs it to keep the scripts working; its figures are not the ones to quote.
+``nodes`` (Scrapyd nodes, ~30 s more of real daemons) is left out of ``--quick`` unless
+named: ``python bench/run.py --quick --only nodes``.
 A benchmark that fails or cannot run (nginx missing) is reported as such and the suite
 goes on; the exit status is 1 when any failed.
 """
@@ -39,6 +41,9 @@ class Benchmark:
     full: tuple[str, ...]
     quick: tuple[str, ...]
     what: str
+    # False: left out of ``--quick`` (unless named with ``--only``), for a benchmark whose
+    # smoke run would add much to the suite's --quick time, which the test suite pays.
+    in_quick: bool = True
 
 
 BENCHMARKS = (
@@ -76,6 +81,14 @@ BENCHMARKS = (
         (),
         ("--quick", "--sources", "4", "--every", "8"),
         "1,000 small sources on a schedule: CPU per refresh, serve memory",
+    ),
+    Benchmark(
+        "nodes",
+        "scrapyd_nodes.py",
+        (),
+        ("--quick",),
+        "runs/min with 2 Scrapyd nodes vs 1 (PostgreSQL store), CPU per run",
+        in_quick=False,
     ),
 )
 
@@ -120,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=3600, help="seconds per benchmark (default 3600)"
     )
     args = parser.parse_args(argv)
-    chosen = [b for b in BENCHMARKS if not args.only or b.name in args.only]
+    if args.only:
+        chosen = [b for b in BENCHMARKS if b.name in args.only]
+    else:
+        chosen = [b for b in BENCHMARKS if b.in_quick or not args.quick]
     report: dict[str, object] = {
         "quick": args.quick,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

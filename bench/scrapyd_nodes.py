@@ -3,7 +3,7 @@
     python bench/scrapyd_nodes.py [--sources N] [--max-proc P] [--repeat R] [--quick] [--json OUT]
 
 Builds the many-sources site (``many_sources.build_site``: N small sources, default 60,
-``--quick`` 12, each a listing of 3 articles) served by nginx. Then, for 1 and for 2
+``--quick`` 8, each a listing of 3 articles) served by nginx. Then, for 1 and for 2
 real Scrapyd nodes (``tests/scrapyd_support.py``: ``python -m scrapyd`` daemons on
 127.0.0.1, ``max_proc`` P each, default 2), on a fresh PostgreSQL schema each time:
 a ``ScrapydRunManager`` (the ``scrapyd`` runner of ``feedmill serve``) starts every
@@ -170,13 +170,13 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", type=int, help="sources, one run each (60, --quick 12)")
+    parser.add_argument("--sources", type=int, help="sources, one run each (60, --quick 8)")
     parser.add_argument("--max-proc", type=int, default=2, help="slots per node (default 2)")
     parser.add_argument("--repeat", type=int, help="rounds of 1 and 2 nodes (3, --quick 1)")
-    parser.add_argument("--quick", action="store_true", help="12 sources, one round")
+    parser.add_argument("--quick", action="store_true", help="8 sources, one round")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    count = args.sources or (12 if args.quick else 60)
+    count = args.sources or (8 if args.quick else 60)
     rounds = max(1, args.repeat or (1 if args.quick else 3))
     nginx = find_nginx()
     if nginx is None:

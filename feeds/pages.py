@@ -432,9 +432,9 @@ def _last_run_cell(status: SourceStatus) -> str:
     return "".join(cells)
 
 
-def _run_form(name: str, enabled: bool) -> str:
+def _run_form(name: str, enabled: bool, why: str = "set FEEDMILL_TOKEN to enable") -> str:
     if not enabled:
-        return '<span class="small muted" title="set FEEDMILL_TOKEN to enable">disabled</span>'
+        return f'<span class="small muted" title="{_e(why)}">disabled</span>'
     action = f"/sources/{quote(name, safe='')}/run"
     return (
         f'<form class="run" method="post" action="{_e(action)}">'
@@ -458,8 +458,10 @@ def dashboard_page(
     *,
     flash: str = "",
     run_enabled: bool = True,
+    notice: str = "",
 ) -> str:
-    """The service's home page: each source's health, its feeds and a "run now" form."""
+    """The service's home page: each source's health, its feeds and a "run now" form.
+    ``notice`` is a line about this node (a standby scheduler says who leads)."""
     head = []
     for name in _feed_names(config):
         title = _feed_title(config, name)
@@ -474,6 +476,9 @@ def dashboard_page(
     body = [f"<h1>{_e(config.title or 'feedmill')}</h1>"]
     if config.description.strip():
         body.append(f'<p class="muted">{_e(config.description)}</p>')
+    why_disabled = ("runs are started by the leading scheduler",) if notice else ()
+    if notice:
+        body.append(f'<p class="muted" id="node-role">{_e(notice)}</p>')
     if flash:
         body.append(f'<p class="flash" role="status">{_e(flash)}</p>')
     body.append(
@@ -498,7 +503,7 @@ def dashboard_page(
             f"<td>{next_run}</td>"
             f"<td>{status.articles}</td>"
             f"<td>{_feed_links(config, source.name)}</td>"
-            f"<td>{_run_form(source.name, run_enabled)}</td></tr>"
+            f"<td>{_run_form(source.name, run_enabled, *why_disabled)}</td></tr>"
         )
     body.append(
         f'<tr id="source-{COMBINED_FEED}"><td>{_e(config.title or COMBINED_FEED)}'

@@ -21,8 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,9 +39,9 @@ from feeds.store import (
     RUN_OUTCOMES,
     Outcome,
     Run,
+    SharedStore,
     StoredPage,
     Validators,
-    _schedule_rows,
     utcnow,
 )
 
@@ -199,7 +198,7 @@ def stored_version(url: str, connect_timeout: int = 10) -> int:
     return int(found[0]) if found and found[0] is not None else 0
 
 
-class PostgresStore:
+class PostgresStore(SharedStore):
     """The shared store: one PostgreSQL database (optionally one schema in it).
 
     ``url`` is a libpq connection string or ``postgresql://`` URL; ``schema``, when
@@ -252,12 +251,6 @@ class PostgresStore:
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- schema ---------------------------------------------------------------------
 
@@ -316,27 +309,19 @@ class PostgresStore:
         ):
             self._db.execute("ROLLBACK")
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._in_transaction
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group writes: all of them land, or none (nested use joins the outer one)."""
-        if self._in_transaction:
-            yield
-            return
-        self.begin()
-        try:
-            yield
-        except BaseException:
-            self.rollback()
-            raise
-        self.commit()
-
     def _write(self, query: Any, params: Sequence[object] = ()) -> psycopg.Cursor[Any]:
         """One statement: atomic on its own, or part of the open transaction."""
         return self._db.execute(query, params)
+
+    _P = "%s"
+    _DB_ERRORS = (psycopg.Error,)
+    _SELECT_RUNS = _SELECT_RUNS
+
+    def _time(self, moment: datetime) -> object:
+        return _aware(moment)
+
+    def _run_from_row(self, row: Any) -> Run:
+        return _run_from_row(row)
 
     # -- articles -------------------------------------------------------------------
 
@@ -588,50 +573,6 @@ class PostgresStore:
             (_aware(moment),),
         )
         return {source: end for source, end in rows}
-
-    def runs_under_way(self) -> list[Run]:
-        """Runs recorded as still running (a scheduler taking over follows them up)."""
-        rows = self._db.execute(f"{_SELECT_RUNS} WHERE outcome = 'running' ORDER BY id")
-        return [_run_from_row(row) for row in rows]
-
-    def set_run_job(self, run_id: int, node: str, job: str) -> None:
-        """Record which Scrapyd node runs ``run_id``, and its job id there."""
-        self._update_run(run_id, "node = %s, job = %s", (node, job), "its node")
-
-    def set_log_tail(self, run_id: int, log_tail: str) -> None:
-        """Attach the last log lines to run ``run_id`` and change nothing else."""
-        self._update_run(run_id, "log_tail = %s", (log_tail,), "its log")
-
-    def _update_run(self, run_id: int, sets: str, values: tuple[str, ...], what: str) -> None:
-        try:
-            self._write(f"UPDATE runs SET {sets} WHERE id = %s", (*values, run_id))  # type: ignore[arg-type]
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.path}: cannot record {what} of run {run_id}: {exc}") from exc
-
-    # -- the scheduler's state ------------------------------------------------------
-
-    def schedule_state(self) -> dict[str, datetime]:
-        """Source -> its persisted next scheduled run (aware, UTC)."""
-        rows = self._db.execute("SELECT source, next_run FROM schedule_state").fetchall()
-        return _schedule_rows(rows, self.path)
-
-    def save_schedule_state(self, next_runs: Mapping[str, datetime | None]) -> None:
-        """Remember each source's next run; None forgets it (paused or unscheduled)."""
-        if not next_runs:
-            return
-        try:
-            with self.transaction():
-                for source, moment in next_runs.items():
-                    if moment is None:
-                        self._write("DELETE FROM schedule_state WHERE source = %s", (source,))
-                    else:
-                        self._write(
-                            "INSERT INTO schedule_state (source, next_run) VALUES (%s, %s) "
-                            "ON CONFLICT (source) DO UPDATE SET next_run = excluded.next_run",
-                            (source, _aware(moment)),
-                        )
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.path}: cannot write schedule_state: {exc}") from exc
 
 
 def _aware(moment: datetime) -> datetime:

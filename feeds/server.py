@@ -631,11 +631,18 @@ class _Server:
     async def dashboard(self, request: web.Request) -> web.StreamResponse:
         config = self.controller.config()
         statuses = await self._statuses(config)
+        leadership = self.controller.health().get("leadership") or {}
+        standby = leadership.get("role") == "standby"
+        notice = ""
+        if standby:
+            holder = leadership.get("holder") or "another feedmill serve"
+            notice = f"This node is the standby scheduler: runs are started by {holder}."
         page = dashboard_page(
             config,
             statuses,
             flash=flash_message(request.query, config),
-            run_enabled=self._token_digest is not None,
+            run_enabled=self._token_digest is not None and not standby,
+            notice=notice,
         )
         headers = {**HTML_HEADERS, "Content-Type": HTML_TYPE, "Cache-Control": "no-store"}
         return web.Response(body=page.encode("utf-8"), headers=headers)

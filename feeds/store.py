@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from feeds.article import Article, RelatedLink, content_hash
 from feeds.errors import StoreError
@@ -241,7 +241,119 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SQLiteStore:
+class SharedStore:
+    """What both back-ends do the same way, over their own connection.
+
+    A subclass provides ``_db`` (a DB-API connection in autocommit mode, with
+    ``execute``), ``path`` (what messages name), ``begin``/``commit``/``rollback``,
+    ``_P`` (its parameter placeholder), ``_DB_ERRORS`` (its driver's exceptions),
+    ``_SELECT_RUNS``/``_run_from_row`` and ``_time(moment)`` (a time as it stores one).
+    """
+
+    _P = "?"
+    _DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+    _SELECT_RUNS = ""
+    _db: Any
+    path: Any
+    _in_transaction: bool
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _time(self, moment: datetime) -> object:
+        raise NotImplementedError
+
+    def _run_from_row(self, row: Any) -> Run:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all of them land, or none (nested use joins the outer one)."""
+        if self._in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    # -- runs under way -------------------------------------------------------------
+
+    def runs_under_way(self) -> list[Run]:
+        """Runs recorded as still running (a scheduler taking over follows them up)."""
+        rows = self._db.execute(f"{self._SELECT_RUNS} WHERE outcome = 'running' ORDER BY id")
+        return [self._run_from_row(row) for row in rows]
+
+    def set_run_job(self, run_id: int, node: str, job: str) -> None:
+        """Record which Scrapyd node runs ``run_id``, and its job id there."""
+        self._update_run(run_id, f"node = {self._P}, job = {self._P}", (node, job), "its node")
+
+    def set_log_tail(self, run_id: int, log_tail: str) -> None:
+        """Attach the last log lines to run ``run_id`` and change nothing else (the child
+        has already recorded its outcome and counts by the time its log is read)."""
+        self._update_run(run_id, f"log_tail = {self._P}", (log_tail,), "its log")
+
+    def _update_run(self, run_id: int, sets: str, values: tuple[str, ...], what: str) -> None:
+        try:
+            with self.transaction():
+                self._db.execute(f"UPDATE runs SET {sets} WHERE id = {self._P}", (*values, run_id))
+        except self._DB_ERRORS as exc:
+            raise StoreError(f"{self.path}: cannot record {what} of run {run_id}: {exc}") from exc
+
+    # -- the scheduler's state ------------------------------------------------------
+
+    def schedule_state(self) -> dict[str, datetime]:
+        """Source -> its persisted next scheduled run (aware, UTC)."""
+        rows = self._db.execute("SELECT source, next_run FROM schedule_state").fetchall()
+        return _schedule_rows(rows, self.path)
+
+    def save_schedule_state(self, next_runs: Mapping[str, datetime | None]) -> None:
+        """Remember each source's next run; None forgets it (paused or unscheduled)."""
+        if not next_runs:
+            return
+        p = self._P
+        try:
+            with self.transaction():
+                for source, moment in next_runs.items():
+                    if moment is None:
+                        self._db.execute(
+                            f"DELETE FROM schedule_state WHERE source = {p}", (source,)
+                        )
+                    else:
+                        self._db.execute(
+                            f"INSERT INTO schedule_state (source, next_run) VALUES ({p}, {p}) "
+                            "ON CONFLICT (source) DO UPDATE SET next_run = excluded.next_run",
+                            (source, self._time(moment.astimezone(UTC))),
+                        )
+        except self._DB_ERRORS as exc:
+            raise StoreError(f"{self.path}: cannot write schedule_state: {exc}") from exc
+
+
+class SQLiteStore(SharedStore):
     """The embedded default store: one SQLite file in the data directory."""
 
     def __init__(self, path: str | Path) -> None:
@@ -264,12 +376,6 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- schema ---------------------------------------------------------------------
 
@@ -324,23 +430,11 @@ class SQLiteStore:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._in_transaction
+    def _time(self, moment: datetime) -> object:
+        return _iso(moment)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group writes: all of them land, or none (nested use joins the outer one)."""
-        if self._in_transaction:
-            yield
-            return
-        self.begin()
-        try:
-            yield
-        except BaseException:
-            self.rollback()
-            raise
-        self.commit()
+    def _run_from_row(self, row: Any) -> Run:
+        return _run_from_row(row)
 
     # -- articles -------------------------------------------------------------------
 
@@ -610,52 +704,6 @@ class SQLiteStore:
         )
         return {source: datetime.fromisoformat(end) for source, end in rows}
 
-    def runs_under_way(self) -> list[Run]:
-        """Runs recorded as still running (a scheduler taking over follows them up)."""
-        rows = self._db.execute(f"{_SELECT_RUNS} WHERE outcome = 'running' ORDER BY id")
-        return [_run_from_row(row) for row in rows]
-
-    def set_run_job(self, run_id: int, node: str, job: str) -> None:
-        """Record which Scrapyd node runs ``run_id``, and its job id there."""
-        self._update_run(run_id, "node = ?, job = ?", (node, job), "its node")
-
-    def set_log_tail(self, run_id: int, log_tail: str) -> None:
-        """Attach the last log lines to run ``run_id`` and change nothing else (the child
-        has already recorded its outcome and counts by the time its log is read)."""
-        self._update_run(run_id, "log_tail = ?", (log_tail,), "its log")
-
-    def _update_run(self, run_id: int, sets: str, values: tuple[str, ...], what: str) -> None:
-        try:
-            with self.transaction():
-                self._db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values, run_id))
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot record {what} of run {run_id}: {exc}") from exc
-
-    # -- the scheduler's state ------------------------------------------------------
-
-    def schedule_state(self) -> dict[str, datetime]:
-        """Source -> its persisted next scheduled run (aware, UTC)."""
-        rows = self._db.execute("SELECT source, next_run FROM schedule_state").fetchall()
-        return _schedule_rows(rows, self.path)
-
-    def save_schedule_state(self, next_runs: Mapping[str, datetime | None]) -> None:
-        """Remember each source's next run; None forgets it (paused or unscheduled)."""
-        if not next_runs:
-            return
-        try:
-            with self.transaction():
-                for source, moment in next_runs.items():
-                    if moment is None:
-                        self._db.execute("DELETE FROM schedule_state WHERE source = ?", (source,))
-                    else:
-                        self._db.execute(
-                            "INSERT INTO schedule_state (source, next_run) VALUES (?, ?) "
-                            "ON CONFLICT (source) DO UPDATE SET next_run = excluded.next_run",
-                            (source, _iso(moment.astimezone(UTC))),
-                        )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot write schedule_state: {exc}") from exc
-
 
 def _schedule_rows(rows: Iterable[tuple[str, Any]], where: object) -> dict[str, datetime]:
     """Persisted next runs, each aware in UTC; a row that does not parse is skipped."""
@@ -675,6 +723,7 @@ def _schedule_rows(rows: Iterable[tuple[str, Any]], where: object) -> dict[str, 
 _RUN_COLUMNS = ("id", "source", "trigger", "started", "finished", "outcome", *RUN_COUNTS)
 _RUN_FIELDS = (*_RUN_COLUMNS, "error", "log_tail", "node", "job")
 _SELECT_RUNS = f"SELECT {', '.join(_RUN_FIELDS)} FROM runs"
+SQLiteStore._SELECT_RUNS = _SELECT_RUNS
 
 
 def _iso(moment: datetime) -> str:

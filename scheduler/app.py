@@ -241,6 +241,7 @@ async def _serve(
             elif not leading and controller.scheduler is not None:
                 controller.scheduler.shutdown(persist=False)
                 controller.scheduler = None
+                await manager.release()
                 logger.warning("this node stopped scheduling: another one leads now")
 
     leadership = leadership_for(

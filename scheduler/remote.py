@@ -30,11 +30,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feeds.config import DEFAULT_RUN_TIMEOUT, Config, scrapyd_nodes
+from feeds.config import Config, scrapyd_nodes
 from feeds.errors import FeedmillError, SourceBusy, UnknownSource
 from feeds.store import RUN_COUNTS, Run
-from feeds.stores import Store, open_store
-from scheduler.runs import DEFAULT_GRACE, DEFAULT_TIMEOUT, RunError, ShuttingDown, TimeoutFor
+from feeds.stores import open_store
+from scheduler.runs import (
+    DEFAULT_GRACE,
+    DEFAULT_TIMEOUT,
+    RunBook,
+    RunError,
+    ShuttingDown,
+    TimeoutFor,
+)
 from scheduler.scrapyd import Node, NodeDown, NoNodeAvailable, ScrapydClient, ScrapydError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +50,6 @@ logger = logging.getLogger(__name__)
 # argument. A constant here: the scheduler package never imports the crawler.
 DISPATCH_SPIDER = "_source"
 RETRY_TRIGGER = "retry"  # a run sent again after its node was lost
-_FINISHED_KEPT = 1000
 _DISPATCH_ATTEMPTS = 3  # nodes tried for one run before it fails
 
 
@@ -73,7 +79,7 @@ class _Job:
     done: asyncio.Future[str] | None = None
 
 
-class ScrapydRunManager:
+class ScrapydRunManager(RunBook):
     """Starts runs as Scrapyd jobs and sees them to their end (RunManager's interface).
 
     ``poll`` is the seconds between ``listjobs.json`` rounds; ``lost_after`` how long a
@@ -120,15 +126,6 @@ class ScrapydRunManager:
     def update_config(self, config: Config) -> None:
         """Use ``config`` for runs started from now on (nodes are read at start-up)."""
         self.config = config
-
-    def timeout_for(self, source: str) -> float:
-        value = self._timeout_for
-        if value is not None:
-            return float(value(source) if callable(value) else value)
-        configured = getattr(self.config.sources.get(source), "timeout", None)
-        if configured is not None and configured != DEFAULT_RUN_TIMEOUT:
-            return configured.total_seconds()
-        return self.default_timeout
 
     # -- runs --------------------------------------------------------------------------
 
@@ -180,19 +177,6 @@ class ScrapydRunManager:
             return None
         return job.node.label, job.job_id
 
-    async def wait(self, run_id: int) -> str:
-        job = self._by_id.get(run_id)
-        if job is not None and job.done is not None:
-            return await asyncio.shield(job.done)
-        if run_id in self._finished:
-            return self._finished[run_id]
-        row = await asyncio.to_thread(self._get_run, run_id)
-        if row is None:
-            raise KeyError(f"no run {run_id}")
-        if row.outcome == "running":
-            raise KeyError(f"run {run_id} is not one this manager follows")
-        return row.outcome
-
     async def adopt(self) -> int:
         """Follow the runs a previous leader left under way; returns how many.
 
@@ -228,10 +212,20 @@ class ScrapydRunManager:
             self._ensure_poller()
         return adopted
 
+    async def release(self) -> None:
+        """This process stopped leading: stop following jobs without touching them or
+        their records (the new leader adopts them; two followers could both decide a
+        run was lost and send it twice)."""
+        await self._stop_following()
+
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop following jobs. They go on running on their nodes; the next leader
         adopts them from the runs table."""
         self._closing = True
+        await self._stop_following()
+        await self.client.close()
+
+    async def _stop_following(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -241,7 +235,7 @@ class ScrapydRunManager:
             if job.done is not None and not job.done.done():
                 job.done.cancel()
         self._runs.clear()
-        await self.client.close()
+        self._by_id.clear()
 
     # -- sending -----------------------------------------------------------------------
 
@@ -456,28 +450,7 @@ class ScrapydRunManager:
             logger.exception("run %d: cannot record its end", job.run_id)
         self._end(job, outcome)
 
-    def _end(self, job: _Job, outcome: str) -> None:
-        if self._runs.get(job.source) is job:
-            del self._runs[job.source]
-        self._by_id.pop(job.run_id, None)
-        self._finished[job.run_id] = outcome
-        while len(self._finished) > _FINISHED_KEPT:
-            self._finished.popitem(last=False)
-        if job.done is not None and not job.done.done():
-            job.done.set_result(outcome)
-
     # -- store access (worker threads) -------------------------------------------------
-
-    def _store(self) -> Store:
-        return open_store(self.database)
-
-    def _start_run(self, source: str, trigger: str) -> int:
-        with self._store() as store:
-            return store.start_run(source, trigger=trigger)
-
-    def _get_run(self, run_id: int) -> Run | None:
-        with self._store() as store:
-            return store.get_run(run_id)
 
     def _runs_under_way(self) -> list[Run]:
         with self._store() as store:

@@ -28,6 +28,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from feeds.build import feeds_dir, remove_abandoned
 from feeds.config import DATABASE_URL_ENV, DEFAULT_RUN_TIMEOUT, Config, parse_config
@@ -107,7 +108,74 @@ class _Batch:
         return sum(run.timeout for run in self.runs)
 
 
-class RunManager:
+class RunBook:
+    """What both run managers share: the run records in the store, the outcomes of
+    ended runs kept for :meth:`wait`, and each source's time limit.
+
+    A subclass sets ``config``, ``database``, ``default_timeout`` and ``_timeout_for``,
+    and keeps its runs under way in ``_runs`` (by source) and ``_by_id``; each run has
+    ``source``, ``run_id`` and a ``done`` future.
+    """
+
+    config: Config
+    database: str | Path
+    default_timeout: float
+    _timeout_for: TimeoutFor | float | None
+    _runs: dict[str, Any]
+    _by_id: dict[int, Any]
+    _finished: OrderedDict[int, str]
+
+    def timeout_for(self, source: str) -> float:
+        """Seconds a run of ``source`` may take: ``timeout_for`` when given, else the
+        source's ``timeout`` in feedmill.toml when it sets one, else ``default_timeout``."""
+        value = self._timeout_for
+        if value is not None:
+            return float(value(source) if callable(value) else value)
+        configured = getattr(self.config.sources.get(source), "timeout", None)
+        if configured is not None and configured != DEFAULT_RUN_TIMEOUT:
+            return configured.total_seconds()
+        return self.default_timeout
+
+    async def wait(self, run_id: int) -> str:
+        """The outcome of run ``run_id`` once it has ended (KeyError for an unknown id)."""
+        run = self._by_id.get(run_id)
+        if run is not None and run.done is not None:
+            return await asyncio.shield(run.done)
+        if run_id in self._finished:
+            return self._finished[run_id]
+        row = await asyncio.to_thread(self._get_run, run_id)
+        if row is None:
+            raise KeyError(f"no run {run_id}")
+        if row.outcome == "running":
+            raise KeyError(f"run {run_id} is not one this manager follows")
+        return row.outcome
+
+    def _end(self, run: Any, outcome: str) -> None:
+        if self._runs.get(run.source) is run:
+            del self._runs[run.source]
+        if run.run_id is not None:
+            self._by_id.pop(run.run_id, None)
+            self._finished[run.run_id] = outcome
+            while len(self._finished) > _FINISHED_KEPT:
+                self._finished.popitem(last=False)
+        if run.done is not None and not run.done.done():
+            run.done.set_result(outcome)
+
+    # -- store access (worker threads) -------------------------------------------------
+
+    def _store(self) -> Store:
+        return open_store(self.database)
+
+    def _start_run(self, source: str, trigger: str) -> int:
+        with self._store() as store:
+            return store.start_run(source, trigger=trigger)
+
+    def _get_run(self, run_id: int) -> Run | None:
+        with self._store() as store:
+            return store.get_run(run_id)
+
+
+class RunManager(RunBook):
     """Starts runs of sources in child processes and sees them to their end.
 
     Runs that are asked for within ``batch_window`` seconds of each other share one
@@ -230,17 +298,6 @@ class RunManager:
         logger.info("%s differs from the config in force: the run reads %s", path, snapshot)
         return snapshot
 
-    def timeout_for(self, source: str) -> float:
-        """Seconds a run of ``source`` may take: ``timeout_for`` when given, else the
-        source's ``timeout`` in feedmill.toml when it sets one, else ``default_timeout``."""
-        value = self._timeout_for
-        if value is not None:
-            return float(value(source) if callable(value) else value)
-        configured = getattr(self.config.sources.get(source), "timeout", None)
-        if configured is not None and configured != DEFAULT_RUN_TIMEOUT:
-            return configured.total_seconds()
-        return self.default_timeout
-
     # -- runs --------------------------------------------------------------------------
 
     async def start(self, source: str, trigger: str) -> int:
@@ -283,20 +340,6 @@ class RunManager:
         """Child processes running now."""
         return sum(1 for batch in self._active if batch.process is not None)
 
-    async def wait(self, run_id: int) -> str:
-        """The outcome of run ``run_id`` once it has ended (KeyError for an unknown id)."""
-        run = self._by_id.get(run_id)
-        if run is not None and run.done is not None:
-            return await asyncio.shield(run.done)
-        if run_id in self._finished:
-            return self._finished[run_id]
-        row = await asyncio.to_thread(self._get_run, run_id)
-        if row is None:
-            raise KeyError(f"no run {run_id}")
-        if row.outcome == "running":
-            raise KeyError(f"run {run_id} is not one this manager started")
-        return row.outcome
-
     async def adopt(self) -> int:
         """Start leading: record the local runs a previous scheduler left "running" as
         interrupted (its children died with it); returns how many. Runs this manager
@@ -318,6 +361,11 @@ class RunManager:
         if count:
             logger.warning("%d run(s) were cut off when the last scheduler stopped", count)
         return count
+
+    async def release(self) -> None:
+        """This process stopped leading; nothing is stopped here. Its children finish and
+        record their own ends. (The new leader records their rows interrupted when it
+        takes over; a child that ends after that records its real outcome over it.)"""
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop every run: SIGTERM, up to ``grace`` seconds, then SIGKILL; record them.
@@ -560,29 +608,7 @@ class RunManager:
                 asyncio.get_running_loop()
                 self._dispatch()
 
-    def _end(self, run: _Run, outcome: str) -> None:
-        if self._runs.get(run.source) is run:
-            del self._runs[run.source]
-        if run.run_id is not None:
-            self._by_id.pop(run.run_id, None)
-            self._finished[run.run_id] = outcome
-            while len(self._finished) > _FINISHED_KEPT:
-                self._finished.popitem(last=False)
-        if run.done is not None and not run.done.done():
-            run.done.set_result(outcome)
-
     # -- store access (worker threads) -------------------------------------------------
-
-    def _store(self) -> Store:
-        return open_store(self.database)
-
-    def _start_run(self, source: str, trigger: str) -> int:
-        with self._store() as store:
-            return store.start_run(source, trigger=trigger)
-
-    def _get_run(self, run_id: int) -> Run | None:
-        with self._store() as store:
-            return store.get_run(run_id)
 
     def _record_failure(self, run_ids: list[int], error: str, outcome: str = "failed") -> None:
         with self._store() as store:

@@ -166,6 +166,10 @@ def test_thirty_sources_spread_over_both_nodes(cluster: Cluster) -> None:
     # The standby does not start runs: it names the leader instead.
     status, body = standby.post(f"/api/sources/{SOURCES[0]}/run", TOKEN)
     assert status == 503 and b"standby" in body, body
+    page = standby.get("/")[2].decode()
+    assert "This node is the standby scheduler: runs are started by" in page
+    assert 'action="/sources/' not in page  # no "run now" buttons there
+    assert 'action="/sources/' in leader.get("/")[2].decode()
     for name in SOURCES:
         status, body = leader.post(f"/api/sources/{name}/run", TOKEN)
         assert status == 202, body
