@@ -2,9 +2,9 @@
 
 The ``scrapyd`` runner: instead of a child process, each run is a ``schedule.json`` job
 on the node with the most free slots. The run is recorded in the shared (PostgreSQL)
-store *before* it is sent, with a job id derived from the run id (``feedmill-<id>``),
-so a scheduler that dies between the two steps leaves a run its successor can find on
-the nodes. The job gets the run id, the database URL and the source's timeout as Scrapy
+store *before* it is sent, with its job id (``feedmill-<run id>-<random>``), so a
+scheduler that dies between the two steps leaves a run its successor can find on the
+nodes. The job gets the run id, the database URL and the source's timeout as Scrapy
 settings; the crawl there records its own end and counts, exactly as a local child does.
 
 One poller follows every job through ``listjobs.json`` (one request per node per poll,
@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -54,9 +55,11 @@ _DISPATCH_ATTEMPTS = 3  # nodes tried for one run before it fails
 
 
 def job_id_for(run_id: int) -> str:
-    """The Scrapyd job id of run ``run_id``: known before the job is sent, so a new
-    leader can find a job whose node was never recorded."""
-    return f"feedmill-{run_id}"
+    """A new Scrapyd job id for run ``run_id``. It is recorded on the run before the job
+    is sent, so a new leader can find a job whose node was never recorded; the random
+    part keeps it unique on nodes shared with other installations (or an earlier
+    database), whose finished jobs Scrapyd still lists."""
+    return f"feedmill-{run_id}-{secrets.token_hex(4)}"
 
 
 def nodes_from_config(config: Config) -> list[Node]:
@@ -195,8 +198,11 @@ class ScrapydRunManager(RunBook):
                 continue  # started by hand on some machine: not the scheduler's
             job = _Job(row.source, row.trigger, row.id, self.timeout_for(row.source))
             job.started = row.started.timestamp()
-            job.job_id = row.job or job_id_for(row.id)
+            job.job_id = row.job
             job.node = by_label.get(row.node) if row.node else None
+            if not row.job:  # recorded, but the leader died before it chose a job id
+                await self._lose(job, "the scheduler stopped before sending it", track=True)
+                continue
             if row.node and job.node is None:
                 await self._lose(job, f"its node {row.node} is no longer configured", track=True)
                 continue
@@ -248,6 +254,7 @@ class ScrapydRunManager(RunBook):
     async def _send(self, job: _Job) -> None:
         """Pick a node, schedule the job, record where it went; RunError if none took it."""
         job.job_id = job_id_for(job.run_id)
+        await asyncio.to_thread(self._set_job, job.run_id, "", job.job_id)
         settings = {
             "FEEDMILL_RUN_IDS": json.dumps({job.source: job.run_id}),
             "FEEDMILL_DATABASE_URL": str(self.database),

@@ -356,21 +356,22 @@ class ScrapydClient:
     async def log_tail(self, node: Node, spider: str, job_id: str, max_bytes: int = 65536) -> str:
         """The last ``max_bytes`` of a job's log as the node serves it ("" if it cannot).
 
-        Scrapyd serves ``logs/<project>/<spider>/<job>.log``; a Range request keeps a
-        long crawl's log from crossing the network whole just for its last lines.
+        Scrapyd serves ``logs/<project>/<spider>/<job>.log``; a range request keeps a
+        long crawl's log from crossing the network whole just for its last lines. The
+        size is asked first: Twisted answers a suffix range longer than the file
+        (``bytes=-N``) with a 500.
         """
         session = self._get_session()
         url = f"{node.url}/logs/{self.project}/{spider}/{job_id}.log"
-        headers = {"Range": f"bytes=-{max_bytes}"}
-        if node.authorization:
-            headers["Authorization"] = node.authorization
+        headers = {"Authorization": node.authorization} if node.authorization else {}
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with session.get(
-                url,
-                headers=headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
+            async with session.head(url, headers=headers, timeout=timeout) as response:
+                if response.status != 200:
+                    return ""
+                size = response.content_length or 0
+            ranged = {**headers, "Range": f"bytes={max(0, size - max_bytes)}-"}
+            async with session.get(url, headers=ranged, timeout=timeout) as response:
                 if response.status not in (200, 206):
                     return ""
                 body = await response.content.read(max_bytes + 1)
