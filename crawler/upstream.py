@@ -780,6 +780,36 @@ _REPAIR = re.compile(
     re.S,
 )
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY\s+([A-Za-z_:][\w:.-]*)")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_:]")
+_ANY_DOCTYPE = re.compile(rb"<!doctype", re.I)
+# After the first element, a DOCTYPE declaration (with its internal subset) is matched to
+# be dropped; CDATA sections and comments are matched whole to be left alone.
+_LATE_DOCTYPE = re.compile(
+    rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)"
+    rb"|<!DOCTYPE(?:[^\[>]*\[.*?(?:\]\s*>|\Z)|[^>]*(?:>|\Z))",
+    re.S | re.I,
+)
+
+
+def _drop_late_doctypes(data: bytes) -> bytes:
+    """Remove DOCTYPE declarations that come after the root element started.
+
+    Such a declaration is not XML; libxml2's recovery reads it one way when it has the
+    whole document and another when the document arrives in pieces, so a feed would
+    say different things depending on its size. Dropped, it says nothing either way.
+    """
+    first = _FIRST_ELEMENT.search(data)
+    if first is None:
+        return data
+    head, rest = data[: first.start()], data[first.start() :]
+    return head + _LATE_DOCTYPE.sub(_drop_doctype, rest)
+
+
+def _drop_doctype(match: re.Match[bytes]) -> bytes:
+    text = match.group()
+    return b"" if text[2:3] in (b"D", b"d") else text  # keep CDATA and comments
+
+
 _XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
 
 
@@ -845,6 +875,8 @@ def _parse_xml(
     data: bytes, url: str, default_tz: tzinfo, max_entries: int, unicode_known: bool
 ) -> UpstreamDocument:
     data = _to_utf8(data, unicode_known)
+    if _ANY_DOCTYPE.search(data):
+        data = _drop_late_doctypes(data)
     if _NEEDS_REPAIR.search(data):
         try:
             data = _repair_references(data)
