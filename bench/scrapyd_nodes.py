@@ -142,9 +142,7 @@ def measure(
         drop_schema(server, schema)
     bad = [(name, o) for name, o in zip(names, outcomes, strict=True) if o != "ok"]
     if bad:
-        errors = {
-            r.source: f"{r.error}\n{r.log_tail[-1500:]}" for r in runs if r.outcome != "ok"
-        }
+        errors = {r.source: f"{r.error}\n{r.log_tail[-1500:]}" for r in runs if r.outcome != "ok"}
         raise RuntimeError(f"{node_count} node(s): runs not ok: {bad[:5]}; errors {errors}")
     expected = dict.fromkeys(names, ARTICLES_PER_SOURCE)
     if counts != expected:
