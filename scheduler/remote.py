@@ -118,7 +118,6 @@ class ScrapydRunManager(RunBook):
         self._finished: OrderedDict[int, str] = OrderedDict()
         self._last_answer: dict[Node, float] = {}
         self._poller: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Future[object]] = set()
         self._closing = False
         self.children_started = 0  # jobs sent
         self.lost = 0  # runs recorded lost (their nodes died)
