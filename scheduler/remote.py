@@ -137,11 +137,7 @@ class ScrapydRunManager(RunBook):
         UnknownSource, SourceBusy (a run of it is under way, here or adopted), RunError
         (no node took it: recorded failed with the nodes' reasons), ShuttingDown.
         """
-        if self._closing:
-            raise ShuttingDown("feedmill is shutting down: no new runs")
-        if source not in self.config.sources:
-            known = ", ".join(self.config.sources) or "none"
-            raise UnknownSource(f"{self.config.path}: no source named {source!r} (known: {known})")
+        self._check_startable(source)
         current = self._runs.get(source)
         if current is not None:
             where = f" on {current.node.label}" if current.node else ""

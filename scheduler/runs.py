@@ -124,6 +124,7 @@ class RunBook:
     _runs: dict[str, Any]
     _by_id: dict[int, Any]
     _finished: OrderedDict[int, str]
+    _closing: bool
 
     def timeout_for(self, source: str) -> float:
         """Seconds a run of ``source`` may take: ``timeout_for`` when given, else the
@@ -135,6 +136,15 @@ class RunBook:
         if configured is not None and configured != DEFAULT_RUN_TIMEOUT:
             return configured.total_seconds()
         return self.default_timeout
+
+    def _check_startable(self, source: str) -> None:
+        """ShuttingDown once the manager is closing; UnknownSource for a source the
+        config does not have."""
+        if self._closing:
+            raise ShuttingDown("feedmill is shutting down: no new runs")
+        if source not in self.config.sources:
+            known = ", ".join(self.config.sources) or "none"
+            raise UnknownSource(f"{self.config.path}: no source named {source!r} (known: {known})")
 
     async def wait(self, run_id: int) -> str:
         """The outcome of run ``run_id`` once it has ended (KeyError for an unknown id)."""
@@ -307,11 +317,7 @@ class RunManager(RunBook):
         run of it is under way or waiting for its batch (a second request is refused,
         never queued). Cancelling the caller after this began does not abandon the run.
         """
-        if self._closing:
-            raise ShuttingDown("feedmill is shutting down: no new runs")
-        if source not in self.config.sources:
-            known = ", ".join(self.config.sources) or "none"
-            raise UnknownSource(f"{self.config.path}: no source named {source!r} (known: {known})")
+        self._check_startable(source)
         current = self._runs.get(source)
         if current is not None:
             since = time.monotonic() - current.started
