@@ -164,6 +164,9 @@ class Config:
     scrapyd_nodes: tuple[str, ...] = ()
     scrapyd_project: str = DEFAULT_SCRAPYD_PROJECT
     scrapyd_slots: int = 0
+    # Whether the database password travels with each job (it then shows in the nodes'
+    # process lists and Scrapyd logs); by default nodes use PGPASSWORD or ~/.pgpass.
+    scrapyd_send_password: bool = False
     sources: dict[str, Source] = field(default_factory=dict)
     feeds: dict[str, NamedFeed] = field(default_factory=dict)
 
@@ -199,6 +202,7 @@ _SERVICE_KEYS = {
     "scrapyd_nodes",
     "scrapyd_project",
     "scrapyd_slots",
+    "scrapyd_send_password",
 }
 
 _COMMON_KEYS = {
@@ -338,6 +342,7 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         scrapyd_nodes=_node_list(service, where),
         scrapyd_project=_string(service, "scrapyd_project", where, DEFAULT_SCRAPYD_PROJECT),
         scrapyd_slots=_whole(service, "scrapyd_slots", where, 0, 0, 4096),
+        scrapyd_send_password=_flag(service, "scrapyd_send_password", where),
         sources=sources,
         feeds=feeds,
     )
@@ -788,6 +793,13 @@ def _database_url(service: dict[str, Any], where: _Where) -> str:
     scheme = value.partition("://")[0] if "://" in value else ""
     if value and scheme not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
         raise where.error("database_url", "must be a sqlite:///path or postgresql://… URL")
+    return value
+
+
+def _flag(table: dict[str, Any], key: str, where: _Where) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise where.error(key, f"must be true or false, got {type(value).__name__}")
     return value
 
 

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from feeds.config import Config, scrapyd_nodes
 from feeds.errors import FeedmillError, SourceBusy, UnknownSource
@@ -60,6 +61,16 @@ def job_id_for(run_id: int) -> str:
     part keeps it unique on nodes shared with other installations (or an earlier
     database), whose finished jobs Scrapyd still lists."""
     return f"feedmill-{run_id}-{secrets.token_hex(4)}"
+
+
+def without_password(url: str) -> str:
+    """``url`` with the password of its user part removed (``user:pw@`` -> ``user@``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def nodes_from_config(config: Config) -> list[Node]:
@@ -128,6 +139,16 @@ class ScrapydRunManager(RunBook):
     def update_config(self, config: Config) -> None:
         """Use ``config`` for runs started from now on (nodes are read at start-up)."""
         self.config = config
+
+    def job_database_url(self) -> str:
+        """The database URL a job gets: without its password unless the config says
+        ``scrapyd_send_password = true``. Scrapyd logs every job's arguments and the
+        crawl's command line shows in the node's process list; libpq on the node finds
+        the password in PGPASSWORD or ~/.pgpass instead."""
+        url = str(self.database)
+        if self.config.scrapyd_send_password:
+            return url
+        return without_password(url)
 
     # -- runs --------------------------------------------------------------------------
 
@@ -252,7 +273,7 @@ class ScrapydRunManager(RunBook):
         await asyncio.to_thread(self._set_job, job.run_id, "", job.job_id)
         settings = {
             "FEEDMILL_RUN_IDS": json.dumps({job.source: job.run_id}),
-            "FEEDMILL_DATABASE_URL": str(self.database),
+            "FEEDMILL_DATABASE_URL": self.job_database_url(),
             "FEEDMILL_CONFIG": str(Path(self.config.path).absolute()),
             "FEED_BUILDER_ENABLED": "0",  # the feed servers render from the database
             "CLOSESPIDER_TIMEOUT": f"{job.timeout:g}",

@@ -10,6 +10,7 @@ manager records runs the same way on either back-end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from scheduler.runs import RunError
 
 SPIDER = """
 import asyncio
+import dataclasses
 
 import scrapy
 
@@ -149,3 +151,19 @@ def test_no_node_answering_fails_the_run_with_each_reason(tmp_path: Path) -> Non
     with SQLiteStore(tmp_path / "feedmill.sqlite3") as store:
         (run,) = store.runs("sleeper")
     assert run.outcome == "failed" and "127.0.0.1:9" in run.error
+
+
+def test_jobs_get_the_database_url_without_its_password(tmp_path: Path) -> None:
+    from scheduler.remote import without_password
+
+    url = "postgresql://feedmill:s%40cret@db.example:5432/feeds?options=-csearch_path%3Dfm"
+    assert without_password(url) == (
+        "postgresql://feedmill@db.example:5432/feeds?options=-csearch_path%3Dfm"
+    )
+    assert without_password("postgresql://postgres@127.0.0.1/test").endswith("@127.0.0.1/test")
+    nowhere = ScrapydNode(tmp_path / "unused")
+    manager = manager_for(tmp_path, nowhere)
+    manager.database = url
+    assert "s%40cret" not in manager.job_database_url()
+    manager.config = dataclasses.replace(manager.config, scrapyd_send_password=True)
+    assert manager.job_database_url() == url
