@@ -377,6 +377,9 @@ def _print_runs(
     if with_start:
         header += ["run", "started"]
     header += ["outcome", "read", "new", "updated", "unchanged", "failed", "seconds"]
+    with_node = any(run.node for run in runs)  # runs on Scrapyd nodes say where
+    if with_node:
+        header.append("node")
     rows: list[Sequence[str]] = [header]
     for run in runs:
         row = [run.source]
@@ -391,6 +394,8 @@ def _print_runs(
             *(str(getattr(run, k)) for k in ("fetched", "new", "updated", "unchanged", "failed")),
             f"{seconds:.1f}" if seconds is not None else "",
         ]
+        if with_node:
+            row.append(run.node or "local")
         rows.append(row)
     _print_table(rows)
     for run in runs:

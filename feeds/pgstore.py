@@ -18,6 +18,7 @@ sources, keys) uses the "C" collation, so ties break bytewise exactly as in SQLi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import zlib
@@ -218,9 +219,7 @@ class PostgresStore(SharedStore):
         try:
             self._db.execute("SET TIME ZONE 'UTC'")
             if schema:
-                self._db.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-                )
+                self._create_schema(schema)
                 self._db.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
             else:
                 self._create_search_path_schema()
@@ -245,9 +244,14 @@ class PostgresStore(SharedStore):
         path = self._db.execute("SELECT current_setting('search_path')").fetchone()
         first = (path[0] if path else "").split(",")[0].strip().strip('"')
         if first and first != "$user":
-            self._db.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(first))
-            )
+            self._create_schema(first)
+
+    def _create_schema(self, name: str) -> None:
+        """CREATE SCHEMA IF NOT EXISTS, safe when several processes start at once: the
+        statement itself is not (both see no schema, one fails on the catalog's unique
+        index), so that failure means another process created it."""
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            self._db.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
 
     def close(self) -> None:
         self._db.close()

@@ -26,6 +26,7 @@ from feeds.stores import open_store
 
 from serve_helper import TOKEN, Service, free_port
 from site_server import SiteServer
+from support import run_feedmill
 
 SOURCES = [f"s{n:02d}" for n in range(30)]
 GATED = [f"g{n}" for n in range(4)]  # article pages wait for the gate: runs stay in flight
@@ -180,6 +181,9 @@ def test_thirty_sources_spread_over_both_nodes(cluster: Cluster) -> None:
     assert {r.node for r in runs} == {n.url for n in cluster.nodes}
     assert all(r.job.startswith(f"feedmill-{r.id}-") for r in runs)
     assert all(r.new == 3 for r in runs)
+    listed = run_feedmill(cluster.projects[0], "runs", "--limit", "5")
+    assert listed.returncode == 0 and "node" in listed.stdout.splitlines()[0], listed.stderr
+    assert any(node.url in listed.stdout for node in cluster.nodes)
     with open_store(cluster.database) as store:
         counts = store.counts()
     assert counts == dict.fromkeys(SOURCES, 3)  # every article stored once
@@ -245,6 +249,7 @@ def test_killing_the_leader_hands_the_schedule_to_the_standby(cluster: Cluster) 
     killed = time.monotonic()
     standby.wait_for(lambda: role(standby) == "leader", 30, "the standby to lead")
     took_over = time.monotonic() - killed
+    print(f"the standby led {took_over:.1f}s after the leader was killed")
     assert took_over < 30
     before = {s: sum(r.source == s for r in cluster.runs()) for s in TIMED}
     cluster.wait_runs(

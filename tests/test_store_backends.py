@@ -578,6 +578,29 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(
     assert [v for (v,) in rows] == [1, 2, 3, 4]
 
 
+def test_processes_starting_at_once_on_a_new_schema_url_all_open_it(postgres: Postgres) -> None:
+    url = postgres.database_url(postgres.new_schema())
+    barrier = threading.Barrier(6)
+    versions: list[int] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            barrier.wait(timeout=30)
+            with open_store(url) as opened:  # each creates the schema if it is missing
+                versions.append(opened.schema_version)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert versions == [SCHEMA_VERSION] * 6
+
+
 # -- choosing the back-end --------------------------------------------------------------
 
 
