@@ -130,3 +130,39 @@ def test_unwritable_data_dir_is_a_clear_error(project: Path) -> None:
     service = Service(project, free_port(), "--data-dir", str(blocker / "var"))
     assert service.process.wait(timeout=60) != 0
     assert "not-a-dir" in service.log.read_text()
+
+
+def test_a_second_serve_on_the_same_data_stands_by_and_takes_over(served: Service) -> None:
+    """Two serve processes on one data directory (SQLite): the first schedules, the
+    second serves feeds and leads once the first is killed."""
+    project = served.project
+    standby = Service(project, free_port())
+    try:
+        standby.wait_ready()
+        health = json.loads(standby.get("/healthz")[2])["scheduler"]
+        assert health["state"] == "standby"
+        assert health["leadership"]["holder"].endswith(f":{served.process.pid}")
+        assert standby.post("/api/sources/seeds/run", TOKEN)[0] == 503
+        served.wait_for(lambda: last_outcome(served, "seeds") == "ok", what="a scheduled run")
+        served.process.kill()
+        served.process.wait()
+        standby.wait_for(
+            lambda: json.loads(standby.get("/healthz")[2])["scheduler"]["state"] == "running",
+            30,
+            "the standby to lead",
+        )
+        db = sqlite3.connect(project / "var" / "feedmill.sqlite3")
+        try:
+            before = db.execute("SELECT max(id) FROM runs").fetchone()[0]
+        finally:
+            db.close()
+        standby.wait_for(
+            lambda: (standby.sources()["seeds"].get("last_run") or {}).get("id", 0) > before,
+            30,
+            "a scheduled run by the new leader",
+        )
+        assert standby.post("/api/sources/seeds/run", TOKEN)[0] in (202, 409)
+    finally:
+        if standby.process.poll() is None:
+            standby.process.kill()
+            standby.process.wait()
