@@ -536,6 +536,28 @@ def test_an_older_sqlite_database_is_upgraded_in_place(tmp_path: Path) -> None:
         _check_upgraded(upgraded, article)
 
 
+def test_a_version_3_sqlite_file_keeps_the_schedule_the_old_scheduler_wrote(
+    tmp_path: Path,
+) -> None:
+    # Before version 4 the scheduler created schedule_state itself, beside the store's
+    # tables; upgrading must keep its rows (a restart goes on with the same schedule).
+    path = tmp_path / "feedmill.sqlite3"
+    db = sqlite3.connect(path)
+    for script in sqlite_module._MIGRATIONS[:3]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version = 3")
+    db.execute("CREATE TABLE schedule_state (source TEXT PRIMARY KEY, next_run TEXT NOT NULL)")
+    db.execute("INSERT INTO schedule_state VALUES ('seeds', '2030-01-01T00:00:00.000000+00:00')")
+    db.execute("INSERT INTO runs (source, started) VALUES ('seeds', '2025-01-01T00:00:00+00:00')")
+    db.commit()
+    db.close()
+    with SQLiteStore(path) as upgraded:
+        assert upgraded.schema_version == SCHEMA_VERSION
+        assert upgraded.schedule_state() == {"seeds": datetime(2030, 1, 1, tzinfo=UTC)}
+        (run,) = upgraded.runs()
+        assert (run.node, run.job, run.outcome) == ("", "", "running")
+
+
 def test_an_older_postgres_database_is_upgraded_in_place(fresh_schema: Postgres) -> None:
     article = make("old.txt")
     with fresh_schema.connect() as conn, conn.transaction():  # what version 1 created
