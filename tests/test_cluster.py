@@ -179,6 +179,8 @@ def test_thirty_sources_spread_over_both_nodes(cluster: Cluster) -> None:
     )
     assert [r.outcome for r in runs] == ["ok"] * len(SOURCES), [(r.source, r.error) for r in runs]
     assert {r.node for r in runs} == {n.url for n in cluster.nodes}
+    split = {n.url: sum(r.node == n.url for r in runs) for n in cluster.nodes}
+    print(f"30 runs over the nodes: {sorted(split.values())}")
     assert all(r.job.startswith(f"feedmill-{r.id}-") for r in runs)
     assert all(r.new == 3 for r in runs)
     listed = run_feedmill(cluster.projects[0], "runs", "--limit", "5")
@@ -224,6 +226,7 @@ def test_a_killed_node_loses_its_runs_and_they_run_again_elsewhere(cluster: Clus
     gated = [r for r in runs if r.source in GATED]
     lost = [r for r in gated if r.outcome == "lost"]
     assert {r.source for r in lost} == lost_sources
+    print(f"node killed: {len(lost)} run(s) lost, redone on the other node")
     assert all(victim.url in r.error for r in lost), [r.error for r in lost]
     redone = [r for r in gated if r.trigger == "retry"]
     assert {r.source for r in redone} == lost_sources
