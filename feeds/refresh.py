@@ -103,11 +103,8 @@ class FeedRefresher:
             logger.warning("feeds not built from %s: %s", redacted(self.database), exc)
             self._close()
 
-    def refresh_changed(self) -> list[str]:
-        """One round: rebuild the feeds of sources whose runs ended since the last one."""
-        return self._refresh_changed()
-
     def _refresh_changed(self) -> list[str]:
+        """One round: rebuild the feeds of sources whose runs ended since the last one."""
         now = datetime.now(UTC)
         since = (self._since or now) - self.overlap
         store = self._open()

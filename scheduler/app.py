@@ -266,6 +266,10 @@ async def _serve(
         logger.warning("no FEEDMILL_TOKEN: the run-now API and dashboard buttons are disabled")
 
     def reload(new_config: Config) -> None:
+        old = controller.config()
+        for key in ("runner", "database_url", "scrapyd_nodes", "scrapyd_project"):
+            if getattr(new_config, key) != getattr(old, key):
+                logger.warning("a new %s takes effect at the next restart, not on reload", key)
         if controller.scheduler is not None:
             controller.scheduler.reload(new_config)
         manager.update_config(new_config)
