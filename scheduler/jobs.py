@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPP
 
 from feeds.config import Config, Schedule
 from feeds.errors import FeedmillError, SourceBusy, UnknownSource
+from scheduler.runs import NextRun
 from scheduler.state import ScheduleState
 from scheduler.triggers import build_trigger
 
@@ -208,22 +209,30 @@ class Scheduler:
         self.state_store.delete(name)
 
     async def _fire(self, name: str) -> None:
-        """The job: start a run of ``name`` unless one is under way."""
-        # APScheduler has already moved the job to its next time: persist that first,
-        # so a crash during the run does not make the restart run it again.
+        """The job: start a run of ``name`` unless one is under way.
+
+        APScheduler has already moved the job to its next time. That time is recorded
+        in the same transaction as the run (``next_run``), so a scheduler killed at any
+        point neither loses this run (schedule moved on, no run recorded) nor runs it
+        twice (run recorded, schedule not moved on). When no run starts (the source is
+        busy), the next time is recorded on its own.
+        """
+        scheduled = name in self._schedules
+        next_run = NextRun(self._next_run(name)) if scheduled else None
         try:
-            if name in self._schedules:
-                await asyncio.to_thread(self.state_store.save, name, self._next_run(name))
-        except FeedmillError as exc:
-            logger.error("source %r: cannot persist its next run: %s", name, exc)
-        try:
-            await self.manager.start(name, TRIGGER)
+            await self.manager.start(name, TRIGGER, next_run=next_run)
+            return
         except SourceBusy as exc:
             logger.info("scheduled run skipped: %s", exc)
         except UnknownSource as exc:
             logger.warning("scheduled run skipped: %s", exc)
         except Exception:
             logger.exception("scheduled run of source %r could not start", name)
+        if next_run is not None:
+            try:
+                await asyncio.to_thread(self.state_store.save, name, next_run.at)
+            except FeedmillError as exc:
+                logger.error("source %r: cannot persist its next run: %s", name, exc)
 
     def _next_run(self, name: str) -> datetime | None:
         job = self._aps.get_job(name)

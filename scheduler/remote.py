@@ -39,6 +39,7 @@ from feeds.stores import open_store
 from scheduler.runs import (
     DEFAULT_GRACE,
     DEFAULT_TIMEOUT,
+    NextRun,
     RunBook,
     RunError,
     ShuttingDown,
@@ -152,7 +153,7 @@ class ScrapydRunManager(RunBook):
 
     # -- runs --------------------------------------------------------------------------
 
-    async def start(self, source: str, trigger: str) -> int:
+    async def start(self, source: str, trigger: str, *, next_run: NextRun | None = None) -> int:
         """Record a run of ``source`` and send it to a node; returns the run id.
 
         UnknownSource, SourceBusy (a run of it is under way, here or adopted), RunError
@@ -169,7 +170,7 @@ class ScrapydRunManager(RunBook):
         placeholder = _Job(source, trigger, -1, self.timeout_for(source))
         self._runs[source] = placeholder  # reserved before the first await
         try:
-            run_id = await asyncio.to_thread(self._start_run, source, trigger)
+            run_id = await asyncio.to_thread(self._start_run, source, trigger, next_run)
         except BaseException:
             self._runs.pop(source, None)
             raise

@@ -27,6 +27,7 @@ import tomllib
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,13 @@ INTERRUPTED = "the service stopped before the run ended"
 
 CommandFor = Callable[[list[str], dict[str, int]], list[str]]
 TimeoutFor = Callable[[str], float]
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """A scheduled run's source's next time, recorded together with the run."""
+
+    at: datetime | None
 
 
 class RunError(FeedmillError):
@@ -86,6 +94,7 @@ class _Run:
     started: float = field(default_factory=time.monotonic)
     timeout: float = DEFAULT_TIMEOUT
     done: asyncio.Future[str] | None = None
+    next_run: NextRun | None = None
 
 
 @dataclass(eq=False)
@@ -176,8 +185,14 @@ class RunBook:
     def _store(self) -> Store:
         return open_store(self.database)
 
-    def _start_run(self, source: str, trigger: str) -> int:
-        with self._store() as store:
+    def _start_run(self, source: str, trigger: str, next_run: NextRun | None = None) -> int:
+        """Record the run; with ``next_run`` (a scheduled run) also the source's next
+        scheduled time, in the same transaction: a scheduler that dies at any point
+        leaves either both (the run is on record, and a new leader settles it) or
+        neither (the run is still due), never a schedule moved on without its run."""
+        with self._store() as store, store.transaction():
+            if next_run is not None:
+                store.save_schedule_state({source: next_run.at})
             return store.start_run(source, trigger=trigger)
 
     def _get_run(self, run_id: int) -> Run | None:
@@ -310,12 +325,13 @@ class RunManager(RunBook):
 
     # -- runs --------------------------------------------------------------------------
 
-    async def start(self, source: str, trigger: str) -> int:
+    async def start(self, source: str, trigger: str, *, next_run: NextRun | None = None) -> int:
         """Record a run of ``source`` and see its child spawned; returns the run id.
 
         Raises UnknownSource for a source the config does not have, SourceBusy while a
         run of it is under way or waiting for its batch (a second request is refused,
         never queued). Cancelling the caller after this began does not abandon the run.
+        ``next_run`` is recorded with the run (see :meth:`RunBook._start_run`).
         """
         self._check_startable(source)
         current = self._runs.get(source)
@@ -326,7 +342,7 @@ class RunManager(RunBook):
                 f"source {source!r} is busy: {what} ({current.trigger}) started {since:.0f}s "
                 "ago is still under way; try again when it has ended"
             )
-        run = _Run(source=source, trigger=trigger, timeout=self.timeout_for(source))
+        run = _Run(source, trigger, timeout=self.timeout_for(source), next_run=next_run)
         self._runs[source] = run  # reserved before the first await: no second run slips in
         launch = asyncio.ensure_future(self._launch(run))
         self._keep(launch, self._launches)
@@ -419,7 +435,9 @@ class RunManager(RunBook):
     async def _launch(self, run: _Run) -> int:
         """Record the start, put the run in a batch, wait until its child is spawned."""
         try:
-            run.run_id = await asyncio.to_thread(self._start_run, run.source, run.trigger)
+            run.run_id = await asyncio.to_thread(
+                self._start_run, run.source, run.trigger, run.next_run
+            )
         except BaseException:
             self._runs.pop(run.source, None)
             raise

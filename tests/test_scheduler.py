@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from feeds.config import Schedule, load_config
-from feeds.errors import SourceBusy, UnknownSource
+from feeds.errors import SourceBusy, StoreError, UnknownSource
 from feeds.store import SCHEMA_VERSION, Run, SQLiteStore
 from scheduler import (
     ConfigWatcher,
@@ -35,6 +35,7 @@ from scheduler import (
     ShuttingDown,
     crawler_command,
 )
+from scheduler.runs import NextRun
 from scheduler.triggers import build_trigger, crontab_for_apscheduler
 
 from support import ROOT
@@ -606,3 +607,21 @@ def test_scheduler_package_loads_neither_scrapy_nor_the_crawler() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout) == []
+
+
+def test_a_scheduled_run_and_the_next_time_are_recorded_together(tmp_path: Path) -> None:
+    project = make_project(tmp_path, every="1h")
+    data_dir = tmp_path / "data"
+    manager = RunManager(load_config(project / "feedmill.toml"), data_dir)
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    run_id = manager._start_run("seeds", "schedule", NextRun(later))
+    assert ScheduleState(data_dir).load() == {"seeds": later}
+    with SQLiteStore.in_data_dir(data_dir) as store:
+        assert store.get_run(run_id).outcome == "running"  # type: ignore[union-attr]
+    # When the run cannot be recorded, the schedule does not move on without it.
+    db = sqlite3.connect(data_dir / "feedmill.sqlite3")
+    db.execute("DROP TABLE runs")
+    db.close()
+    with pytest.raises(StoreError):
+        manager._start_run("seeds", "schedule", NextRun(later + timedelta(hours=1)))
+    assert ScheduleState(data_dir).load() == {"seeds": later}
