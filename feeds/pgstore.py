@@ -287,22 +287,6 @@ class PostgresStore(SharedStore):
 
     # -- transactions ---------------------------------------------------------------
 
-    def begin(self) -> None:
-        """Start a write transaction (writes land together at :meth:`commit`)."""
-        try:
-            self._db.execute("BEGIN")
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
-        self._in_transaction = True
-
-    def commit(self) -> None:
-        self._in_transaction = False
-        try:
-            self._db.execute("COMMIT")
-        except psycopg.Error as exc:
-            self.rollback()
-            raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
-
     def rollback(self) -> None:
         self._in_transaction = False
         if self._db.closed:
@@ -318,6 +302,7 @@ class PostgresStore(SharedStore):
         return self._db.execute(query, params)
 
     _P = "%s"
+    _BEGIN = "BEGIN"
     _DB_ERRORS = (psycopg.Error,)
     _SELECT_RUNS = _SELECT_RUNS
 
@@ -326,6 +311,9 @@ class PostgresStore(SharedStore):
 
     def _run_from_row(self, row: Any) -> Run:
         return _run_from_row(row)
+
+    def _article_from_row(self, row: Any) -> Article:
+        return _article_from_row(row)
 
     # -- articles -------------------------------------------------------------------
 
@@ -345,20 +333,6 @@ class PostgresStore(SharedStore):
             return Outcome.UNCHANGED
         return Outcome.NEW if result[0] else Outcome.UPDATED
 
-    def get(self, article_id: str) -> Article | None:
-        row = self._db.execute(f"{_SELECT_ARTICLES} WHERE id = %s", (article_id,)).fetchone()
-        return _article_from_row(row) if row else None
-
-    def _latest_sql(self, source: str | None) -> str:
-        where = "WHERE source = %s " if source is not None else ""
-        return f"{_SELECT_ARTICLES} {where}{_ORDER_NEWEST} LIMIT %s"
-
-    def latest(self, source: str | None, limit: int) -> list[Article]:
-        """The newest ``limit`` articles of ``source`` (of every source when None)."""
-        params = (limit,) if source is None else (source, limit)
-        rows = self._db.execute(self._latest_sql(source), params)  # type: ignore[arg-type]
-        return [_article_from_row(row) for row in rows]
-
     def latest_in(self, sources: Sequence[str], limit: int) -> list[Article]:
         """The newest ``limit`` articles over several sources (a combined feed): the
         newest ``limit`` of each source by index, merged, in one round trip."""
@@ -371,11 +345,6 @@ class PostgresStore(SharedStore):
         )
         rows = self._db.execute(query, (list(sources), limit, limit))  # type: ignore[arg-type]
         return [_article_from_row(row) for row in rows]
-
-    def counts(self) -> dict[str, int]:
-        """Articles per source."""
-        rows = self._db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")
-        return {source: int(count) for source, count in rows}
 
     def explain_latest(self, source: str | None) -> str:
         """The query plan of :meth:`latest`, so a test can prove it is an index scan."""
@@ -393,30 +362,6 @@ class PostgresStore(SharedStore):
             (source,),
         )
         return dict(rows.fetchall())
-
-    def file_signatures(self, source: str) -> dict[str, str]:
-        """Article id -> signature of the file it was last read from."""
-        rows = self._db.execute("SELECT id, signature FROM file_state WHERE source = %s", (source,))
-        return dict(rows.fetchall())
-
-    _PUT_SIGNATURE = (
-        "INSERT INTO file_state (id, source, signature) VALUES (%s, %s, %s) "
-        "ON CONFLICT (id) DO UPDATE SET source = excluded.source, signature = excluded.signature"
-    )
-
-    def put_file_signature(self, article_id: str, source: str, signature: str) -> None:
-        try:
-            self._write(self._PUT_SIGNATURE, (article_id, source, signature))
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
-
-    def put_file_signatures(self, rows: Sequence[tuple[str, str, str]]) -> None:
-        """put_file_signature for many (article id, source, signature) rows at once."""
-        try:
-            with self.transaction(), self._db.cursor() as cursor:
-                cursor.executemany(self._PUT_SIGNATURE, rows)
-        except psycopg.Error as exc:
-            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
 
     # -- fetched pages and HTTP validators ------------------------------------------
 
@@ -541,27 +486,6 @@ class PostgresStore(SharedStore):
         except psycopg.Error as exc:
             raise StoreError(f"{self.path}: cannot mark interrupted runs: {exc}") from exc
         return cursor.rowcount
-
-    def get_run(self, run_id: int) -> Run | None:
-        row = self._db.execute(f"{_SELECT_RUNS} WHERE id = %s", (run_id,)).fetchone()
-        return _run_from_row(row) if row else None
-
-    def runs(self, source: str | None = None, limit: int = 20) -> list[Run]:
-        """Run history, newest first."""
-        if source is None:
-            rows = self._db.execute(f"{_SELECT_RUNS} ORDER BY id DESC LIMIT %s", (limit,))
-        else:
-            rows = self._db.execute(
-                f"{_SELECT_RUNS} WHERE source = %s ORDER BY id DESC LIMIT %s", (source, limit)
-            )
-        return [_run_from_row(row) for row in rows]
-
-    def last_runs(self) -> dict[str, Run]:
-        """The latest run of each source that has one."""
-        rows = self._db.execute(
-            f"{_SELECT_RUNS} WHERE id IN (SELECT max(id) FROM runs GROUP BY source)"
-        )
-        return {run.source: run for run in map(_run_from_row, rows)}
 
     def last_change(self, source: str) -> datetime | None:
         """When an article of ``source`` was last added or changed (None: it has none)."""

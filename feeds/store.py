@@ -251,17 +251,12 @@ class SharedStore:
     """
 
     _P = "?"
+    _BEGIN = "BEGIN IMMEDIATE"
     _DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
     _SELECT_RUNS = ""
     _db: Any
     path: Any
     _in_transaction: bool
-
-    def begin(self) -> None:
-        raise NotImplementedError
-
-    def commit(self) -> None:
-        raise NotImplementedError
 
     def rollback(self) -> None:
         raise NotImplementedError
@@ -275,6 +270,9 @@ class SharedStore:
     def _run_from_row(self, row: Any) -> Run:
         raise NotImplementedError
 
+    def _article_from_row(self, row: Any) -> Article:
+        raise NotImplementedError
+
     def __enter__(self) -> Self:
         return self
 
@@ -282,6 +280,22 @@ class SharedStore:
         self.close()
 
     # -- transactions ---------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Start a write transaction (SQLite takes the write lock now, not half-way)."""
+        try:
+            self._db.execute(self._BEGIN)
+        except self._DB_ERRORS as exc:
+            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        self._in_transaction = False
+        try:
+            self._db.execute("COMMIT")
+        except self._DB_ERRORS as exc:
+            self.rollback()
+            raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
 
     @property
     def in_transaction(self) -> bool:
@@ -300,6 +314,82 @@ class SharedStore:
             self.rollback()
             raise
         self.commit()
+
+    # -- articles -------------------------------------------------------------------
+
+    def _latest_sql(self, source: str | None) -> str:
+        where = f"WHERE source = {self._P} " if source is not None else ""
+        return f"{_SELECT_ARTICLES} {where}ORDER BY published_ts DESC, id LIMIT {self._P}"
+
+    def get(self, article_id: str) -> Article | None:
+        query = f"{_SELECT_ARTICLES} WHERE id = {self._P}"
+        row = self._db.execute(query, (article_id,)).fetchone()
+        return self._article_from_row(row) if row else None
+
+    def latest(self, source: str | None, limit: int) -> list[Article]:
+        """The newest ``limit`` articles of ``source`` (of every source when None)."""
+        params = (limit,) if source is None else (source, limit)
+        rows = self._db.execute(self._latest_sql(source), params)
+        return [self._article_from_row(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Articles per source."""
+        rows = self._db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")
+        return {source: int(count) for source, count in rows}
+
+    # -- local files ----------------------------------------------------------------
+
+    def file_signatures(self, source: str) -> dict[str, str]:
+        """Article id -> signature of the file it was last read from (see put_file_signature)."""
+        query = f"SELECT id, signature FROM file_state WHERE source = {self._P}"
+        return dict(self._db.execute(query, (source,)).fetchall())
+
+    def _put_signature_sql(self) -> str:
+        p = self._P
+        return (
+            f"INSERT INTO file_state (id, source, signature) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (id) DO UPDATE "
+            "SET source = excluded.source, signature = excluded.signature"
+        )
+
+    def put_file_signature(self, article_id: str, source: str, signature: str) -> None:
+        self.put_file_signatures([(article_id, source, signature)])
+
+    def put_file_signatures(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """put_file_signature for many (article id, source, signature) rows in one
+        statement: a crawl records one per document it read."""
+        try:
+            with self.transaction():
+                cursor = self._db.cursor()
+                try:
+                    cursor.executemany(self._put_signature_sql(), rows)
+                finally:
+                    cursor.close()
+        except self._DB_ERRORS as exc:
+            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
+
+    # -- run history ----------------------------------------------------------------
+
+    def get_run(self, run_id: int) -> Run | None:
+        row = self._db.execute(f"{self._SELECT_RUNS} WHERE id = {self._P}", (run_id,)).fetchone()
+        return self._run_from_row(row) if row else None
+
+    def runs(self, source: str | None = None, limit: int = 20) -> list[Run]:
+        """Run history, newest first."""
+        p = self._P
+        if source is None:
+            rows = self._db.execute(f"{self._SELECT_RUNS} ORDER BY id DESC LIMIT {p}", (limit,))
+        else:
+            query = f"{self._SELECT_RUNS} WHERE source = {p} ORDER BY id DESC LIMIT {p}"
+            rows = self._db.execute(query, (source, limit))
+        return [self._run_from_row(row) for row in rows]
+
+    def last_runs(self) -> dict[str, Run]:
+        """The latest run of each source that has one."""
+        rows = self._db.execute(
+            f"{self._SELECT_RUNS} WHERE id IN (SELECT max(id) FROM runs GROUP BY source)"
+        )
+        return {run.source: run for run in map(self._run_from_row, rows)}
 
     # -- runs under way -------------------------------------------------------------
 
@@ -409,22 +499,6 @@ class SQLiteStore(SharedStore):
 
     # -- transactions ---------------------------------------------------------------
 
-    def begin(self) -> None:
-        """Start a write transaction, taking the write lock now rather than half-way."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot start a write: {exc}") from exc
-        self._in_transaction = True
-
-    def commit(self) -> None:
-        self._in_transaction = False
-        try:
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self.rollback()
-            raise StoreError(f"{self.path}: cannot commit: {exc}") from exc
-
     def rollback(self) -> None:
         self._in_transaction = False
         if self._db.in_transaction:
@@ -435,6 +509,9 @@ class SQLiteStore(SharedStore):
 
     def _run_from_row(self, row: Any) -> Run:
         return _run_from_row(row)
+
+    def _article_from_row(self, row: Any) -> Article:
+        return _article_from_row(row)
 
     # -- articles -------------------------------------------------------------------
 
@@ -460,20 +537,6 @@ class SQLiteStore(SharedStore):
             return Outcome.UNCHANGED
         return Outcome.NEW if result[0] == stamp else Outcome.UPDATED
 
-    def get(self, article_id: str) -> Article | None:
-        row = self._db.execute(f"{_SELECT_ARTICLES} WHERE id = ?", (article_id,)).fetchone()
-        return _article_from_row(row) if row else None
-
-    def latest(self, source: str | None, limit: int) -> list[Article]:
-        """The newest ``limit`` articles of ``source`` (of every source when None)."""
-        if source is None:
-            sql = f"{_SELECT_ARTICLES} ORDER BY published_ts DESC, id LIMIT ?"
-            rows = self._db.execute(sql, (limit,))
-        else:
-            sql = f"{_SELECT_ARTICLES} WHERE source = ? ORDER BY published_ts DESC, id LIMIT ?"
-            rows = self._db.execute(sql, (source, limit))
-        return [_article_from_row(row) for row in rows]
-
     def latest_in(self, sources: Sequence[str], limit: int) -> list[Article]:
         """The newest ``limit`` articles over several sources (a combined feed)."""
         merged: list[Article] = []
@@ -481,11 +544,6 @@ class SQLiteStore(SharedStore):
             merged.extend(self.latest(name, limit))
         merged.sort(key=lambda a: (-_timestamp(a.published), a.id))
         return merged[:limit]
-
-    def counts(self) -> dict[str, int]:
-        """Articles per source."""
-        rows = self._db.execute("SELECT source, COUNT(*) FROM articles GROUP BY source")
-        return dict(rows.fetchall())
 
     def explain_latest(self, source: str | None) -> str:
         """The query plan of :meth:`latest`, so a test can prove it is an index scan."""
@@ -502,33 +560,6 @@ class SQLiteStore(SharedStore):
             (source,),
         )
         return {key: datetime.fromisoformat(when) for key, when in rows}
-
-    def file_signatures(self, source: str) -> dict[str, str]:
-        """Article id -> signature of the file it was last read from (see put_file_signature)."""
-        rows = self._db.execute("SELECT id, signature FROM file_state WHERE source = ?", (source,))
-        return dict(rows.fetchall())
-
-    def put_file_signature(self, article_id: str, source: str, signature: str) -> None:
-        try:
-            with self.transaction():
-                self._db.execute(
-                    "INSERT OR REPLACE INTO file_state (id, source, signature) VALUES (?, ?, ?)",
-                    (article_id, source, signature),
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
-
-    def put_file_signatures(self, rows: Sequence[tuple[str, str, str]]) -> None:
-        """put_file_signature for many (article id, source, signature) rows in one
-        statement: a crawl records one per document it read."""
-        try:
-            with self.transaction():
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO file_state (id, source, signature) VALUES (?, ?, ?)",
-                    rows,
-                )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot record file state: {exc}") from exc
 
     # -- fetched pages and HTTP validators ------------------------------------------
 
@@ -663,26 +694,6 @@ class SQLiteStore(SharedStore):
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot mark interrupted runs: {exc}") from exc
         return cursor.rowcount
-
-    def get_run(self, run_id: int) -> Run | None:
-        row = self._db.execute(f"{_SELECT_RUNS} WHERE id = ?", (run_id,)).fetchone()
-        return _run_from_row(row) if row else None
-
-    def runs(self, source: str | None = None, limit: int = 20) -> list[Run]:
-        """Run history, newest first."""
-        if source is None:
-            rows = self._db.execute(f"{_SELECT_RUNS} ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            sql = f"{_SELECT_RUNS} WHERE source = ? ORDER BY id DESC LIMIT ?"
-            rows = self._db.execute(sql, (source, limit))
-        return [_run_from_row(row) for row in rows]
-
-    def last_runs(self) -> dict[str, Run]:
-        """The latest run of each source that has one."""
-        rows = self._db.execute(
-            f"{_SELECT_RUNS} WHERE id IN (SELECT MAX(id) FROM runs GROUP BY source)"
-        )
-        return {run.source: run for run in map(_run_from_row, rows)}
 
     def last_change(self, source: str) -> datetime | None:
         """When an article of ``source`` was last added or changed (None: it has none).
