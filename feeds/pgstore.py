@@ -259,6 +259,10 @@ class PostgresStore(SharedStore):
     # -- schema ---------------------------------------------------------------------
 
     def _migrate(self) -> None:
+        # Every run start, run end and job check opens a store: a current schema costs
+        # two reads here, and only an upgrade takes the cluster-wide migration lock.
+        if self._table_exists("schema_migrations") and self._current_version() == SCHEMA_VERSION:
+            return
         with self._db.transaction():
             self._db.execute(_MIGRATION_LOCK)
             self._db.execute(_CREATE_MIGRATIONS_TABLE)
@@ -276,6 +280,10 @@ class PostgresStore(SharedStore):
                     (number + 1, description),
                 )
                 logger.debug("%s: schema upgraded to version %d", self.path, number + 1)
+
+    def _table_exists(self, name: str) -> bool:
+        row = self._db.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        return bool(row and row[0] is not None)
 
     def _current_version(self) -> int:
         row = self._db.execute("SELECT max(version) FROM schema_migrations").fetchone()
