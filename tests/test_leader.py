@@ -2,7 +2,7 @@
 
 The PostgreSQL cases use the real server on 127.0.0.1:5432, database ``test`` (user
 ``postgres``, else the current user; ``$FEEDMILL_TEST_DATABASE_URL`` overrides), as
-tests/test_store_backends.py does: when no server answers they fail under CI (``$CI``
+tests/pg_support.py finds it: when no server answers they fail under CI (``$CI``
 set) and are skipped elsewhere. Each test takes an advisory key of its own, so tests and
 concurrent test runs never contend for one lock. Takeovers after a kill are checked with
 real processes killed by SIGKILL, since that is the case the election exists for.
@@ -11,7 +11,6 @@ real processes killed by SIGKILL, since that is the case the election exists for
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
 import os
 import secrets
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pg_support import require_url
 
 from scheduler.leader import FileLeadership, Leadership, PostgresLeadership, leadership_for
 
@@ -36,27 +36,9 @@ INTERVAL = 0.3
 TAKEOVER_BOUND = 4 * INTERVAL + 2.0
 
 
-def _candidate_urls() -> list[str]:
-    if os.environ.get("FEEDMILL_TEST_DATABASE_URL"):
-        return [os.environ["FEEDMILL_TEST_DATABASE_URL"]]
-    users = dict.fromkeys(["postgres", getpass.getuser()])
-    return [f"postgresql://{user}@127.0.0.1:5432/test" for user in users]
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> str:
-    errors = []
-    for url in _candidate_urls():
-        try:
-            with psycopg.connect(url, connect_timeout=5) as conn:
-                conn.execute("SELECT 1")
-            return url
-        except psycopg.Error as exc:
-            errors.append(f"{url}: {str(exc).strip()}")
-    message = f"PostgreSQL is not reachable ({'; '.join(errors)})"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    return require_url()
 
 
 @pytest.fixture
@@ -187,12 +169,23 @@ def test_postgres_one_of_two_leads_and_the_other_takes_over_on_stop(
     assert "callback bug" in caplog.text
 
 
-def test_postgres_takes_over_from_a_killed_process(pg_url: str, key: str, spawn) -> None:
-    child = spawn("postgres", pg_url, key)
+@pytest.mark.parametrize("backend", ["postgres", "file"])
+def test_takes_over_from_a_killed_process(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, spawn
+) -> None:
+    if backend == "postgres":
+        url, key = request.getfixturevalue("pg_url"), request.getfixturevalue("key")
+        child = spawn("postgres", url, key)
+    else:
+        path = tmp_path / "scheduler.lock"
+        child = spawn("file", str(path), "")
     events = Recorder()
 
     async def scenario() -> float:
-        election = PostgresLeadership(pg_url, events, interval=INTERVAL, key=key)
+        if backend == "postgres":
+            election: Leadership = PostgresLeadership(url, events, interval=INTERVAL, key=key)
+        else:
+            election = FileLeadership(path, events, interval=INTERVAL)
         await election.start()
         try:
             assert not election.is_leader
@@ -203,7 +196,7 @@ def test_postgres_takes_over_from_a_killed_process(pg_url: str, key: str, spawn)
             await election.stop()
 
     taken = asyncio.run(scenario())
-    print(f"postgres takeover after kill -9: {taken:.2f} s")
+    print(f"{backend} takeover after kill -9: {taken:.2f} s")
     assert events.values == [True, False]
 
 
@@ -308,27 +301,6 @@ def test_file_one_of_two_leads_and_the_other_takes_over_on_stop(tmp_path: Path) 
     print(f"file takeover after stop(): {taken:.2f} s")
     assert first.values == [True, False]
     assert second.values == [True, False]
-
-
-def test_file_takes_over_from_a_killed_process(tmp_path: Path, spawn) -> None:
-    path = tmp_path / "scheduler.lock"
-    child = spawn("file", str(path), "")
-    events = Recorder()
-
-    async def scenario() -> float:
-        election = FileLeadership(path, events, interval=INTERVAL)
-        await election.start()
-        try:
-            assert not election.is_leader
-            assert election.describe()["holder"] == "child"
-            _kill(child)
-            return await _until(lambda: election.is_leader, TAKEOVER_BOUND)
-        finally:
-            await election.stop()
-
-    taken = asyncio.run(scenario())
-    print(f"file takeover after kill -9: {taken:.2f} s")
-    assert events.values == [True, False]
 
 
 def test_file_leader_steps_down_when_its_lock_file_is_replaced(tmp_path: Path) -> None:
