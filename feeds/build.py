@@ -296,22 +296,29 @@ def _running(pid: int, since: float | None = None) -> bool:
         return False
     except OSError:  # EPERM: another user's process
         return True
-    if since is not None:
-        started = _started_at(pid)
-        if started is not None and started > since + 1.0:
-            return False
-    return True
+    state, started = _proc_stat(pid)
+    # A zombie writes nothing: a crawler child SIGKILLed with its service stays one
+    # until its new parent reaps it, which is late or never where pid 1 is no init.
+    if state in ("Z", "X"):
+        return False
+    # A process that started after the file was last written is not its writer.
+    return since is None or started is None or started <= since + 1.0
 
 
-def _started_at(pid: int) -> float | None:
-    """When process ``pid`` started (epoch seconds), from /proc; None where unknown."""
+def _proc_stat(pid: int) -> tuple[str | None, float | None]:
+    """Process ``pid``'s state letter and start time (epoch seconds) from /proc; None
+    for what cannot be read."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None, None
+    state = fields[0] if fields else None
+    try:
         with open("/proc/stat", encoding="ascii") as stat:
             boot = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return state, boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
-        return None
+        return state, None
 
 
 def notify_hub(config: Config, written: Iterable[FeedFile]) -> int:

@@ -189,15 +189,26 @@ def test_start_up_sweep_removes_temp_files_of_writers_that_are_gone(tmp_path: Pa
     gone = subprocess.Popen(["true"])
     gone.wait()
     dead = tmp_path / f".all.json.{gone.pid}.k2j4x9q1.tmp"
+    # A writer killed with its service is a zombie until its parent reaps it (late, or
+    # never where pid 1 is no init): its pid still answers kill(0), yet it writes nothing.
+    zombie = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child never became a zombie"
+        time.sleep(0.01)
+    undead = tmp_path / f".all.xml.{zombie.pid}.z0m81e00.tmp"
     live = tmp_path / f".all.rss.{os.getpid()}.a1b2c3d4.tmp"
     # The pid of a live process that started after the file was written: pids are
     # reused (pid_max is 32768 here), so that process is not the writer.
     reused = tmp_path / f".all.atom.{os.getpid()}.q8w7e6r5.tmp"
-    for path in (dead, live, reused, tmp_path / "all.json", tmp_path / ".all.inputs"):
+    for path in (dead, undead, live, reused, tmp_path / "all.json", tmp_path / ".all.inputs"):
         path.write_bytes(b"x")
     long_ago = time.time() - 30 * 24 * 3600
     os.utime(reused, (long_ago, long_ago))
-    assert remove_abandoned(tmp_path) == 2
+    try:
+        assert remove_abandoned(tmp_path) == 3
+    finally:
+        zombie.wait()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [live.name, "all.json", ".all.inputs"]
     )
