@@ -21,6 +21,7 @@ from feeds import __version__
 from feeds.build import FeedFile, build_feeds, feeds_dir, notify_hub
 from feeds.config import COMBINED_FEED, Config, load_config, resolve_data_dir
 from feeds.errors import FeedmillError
+from feeds.history import prune_history
 from feeds.store import Run
 from feeds.stores import Store, database_url, open_database, open_store, redacted, schema_versions
 
@@ -186,6 +187,8 @@ def _crawl(
     with open_database(config, data_dir) as store:
         runs = _close_runs(store, run_ids, returncode)
         written = build_feeds(config, store, feeds_dir(data_dir), [*names, COMBINED_FEED])
+        # A crawl from cron records runs as the service does: the same bound applies.
+        prune_history(store, data_dir, config.keep_runs)
     notify_hub(config, written)
     _print_runs(runs, config, with_source_kind=True)
     print(f"feeds ({time.monotonic() - started:.1f}s):")

@@ -32,6 +32,7 @@ DEFAULT_TITLE = "feedmill: all sources"
 DEFAULT_DESCRIPTION = "Every article of every source, newest first."
 DEFAULT_BATCH_WINDOW = timedelta(seconds=2)
 DEFAULT_BATCH_SIZE = 50
+DEFAULT_KEEP_RUNS = 100  # finished runs kept per source (run history)
 DEFAULT_WORKERS = 8
 RUNNERS = ("local", "scrapyd")
 DEFAULT_SCRAPYD_PROJECT = "feedmill"
@@ -155,6 +156,9 @@ class Config:
     batch_window: timedelta = DEFAULT_BATCH_WINDOW
     batch_size: int = DEFAULT_BATCH_SIZE
     workers: int = DEFAULT_WORKERS
+    # The newest keep_runs finished runs of each source stay in the run history (with
+    # their log files); older ones are forgotten.
+    keep_runs: int = DEFAULT_KEEP_RUNS
     # Where articles live: "" is the embedded SQLite file in the data directory, else a
     # sqlite:/// or postgresql:// URL ($FEEDMILL_DATABASE_URL wins).
     database_url: str = ""
@@ -197,6 +201,7 @@ _SERVICE_KEYS = {
     "batch_window",
     "batch_size",
     "workers",
+    "keep_runs",
     "database_url",
     "runner",
     "scrapyd_nodes",
@@ -337,6 +342,7 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
         ),
         batch_size=_whole(service, "batch_size", where, DEFAULT_BATCH_SIZE, 1, 1000),
         workers=_whole(service, "workers", where, DEFAULT_WORKERS, 1, 256),
+        keep_runs=_whole(service, "keep_runs", where, DEFAULT_KEEP_RUNS, 1, 1_000_000),
         database_url=_database_url(service, where),
         runner=_runner(service, where),
         scrapyd_nodes=_node_list(service, where),

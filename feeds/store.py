@@ -391,6 +391,36 @@ class SharedStore:
         )
         return {run.source: run for run in map(self._run_from_row, rows)}
 
+    def prune_runs(self, keep: int, chunk: int = 500) -> list[tuple[int, str]]:
+        """Forget all but the newest ``keep`` finished runs of each source; the (id,
+        source) of the runs forgotten, oldest first.
+
+        Runs under way are never touched: their record is how a restarted or new
+        scheduler settles them. The rows go in transactions of ``chunk``, so a crawl
+        writing at the same time waits milliseconds, not for the whole first pruning of
+        a years-old history.
+        """
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        p = self._P
+        ranked = (
+            "SELECT id, source, ROW_NUMBER() OVER (PARTITION BY source ORDER BY id DESC) "
+            "AS newer FROM runs WHERE outcome <> 'running'"
+        )
+        query = f"SELECT id, source FROM ({ranked}) AS ranked WHERE newer > {p} ORDER BY id"
+        try:
+            doomed = [(int(i), str(s)) for i, s in self._db.execute(query, (keep,)).fetchall()]
+            for start in range(0, len(doomed), chunk):
+                ids = [run_id for run_id, _ in doomed[start : start + chunk]]
+                marks = ", ".join([p] * len(ids))
+                with self.transaction():
+                    self._db.execute(
+                        f"DELETE FROM runs WHERE outcome <> 'running' AND id IN ({marks})", ids
+                    )
+        except self._DB_ERRORS as exc:
+            raise StoreError(f"{self.path}: cannot prune the run history: {exc}") from exc
+        return doomed
+
     # -- runs under way -------------------------------------------------------------
 
     def runs_under_way(self) -> list[Run]:

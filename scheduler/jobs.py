@@ -9,21 +9,29 @@ start-up a source whose persisted next run is already past — feedmill was down
 was due, however many times — runs once right away; the schedule then goes on from
 there. A source seen for the first time starts with its trigger's first time (``every``:
 one interval from now; ``cron``: the next matching minute).
+
+Beside the sources, one job keeps the run history bounded (``feeds.history``): at
+start-up and every ``PRUNE_EVERY``, each source's finished runs beyond the newest
+``keep_runs`` are forgotten with their log files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, STATE_STOPPED
+from apscheduler.triggers.interval import IntervalTrigger
 
 from feeds.config import Config, Schedule
 from feeds.errors import FeedmillError, SourceBusy, UnknownSource
+from feeds.history import prune_history
+from feeds.store import STORE_FILE
+from feeds.stores import open_store
 from scheduler.runs import NextRun
 from scheduler.state import ScheduleState
 from scheduler.triggers import build_trigger
@@ -35,6 +43,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TRIGGER = "schedule"
+PRUNE_EVERY = timedelta(minutes=10)
+# Not a source's job id: source names are [a-z0-9_-] (feeds.config).
+PRUNE_JOB = "feedmill:prune-history"
 _STATES = {STATE_STOPPED: "stopped", STATE_RUNNING: "running", STATE_PAUSED: "paused"}
 
 
@@ -76,6 +87,17 @@ class Scheduler:
                 self._add(name, source.schedule, persisted.get(name))
         stale = {name: None for name in persisted if name not in self._schedules}
         self.state_store.save_many(stale)
+        self._aps.add_job(
+            self._prune,
+            IntervalTrigger(seconds=PRUNE_EVERY.total_seconds(), timezone=UTC),
+            id=PRUNE_JOB,
+            name="prune the run history",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
+        )
         logger.info(
             "scheduler started: %d scheduled source(s)%s",
             len(self._schedules),
@@ -157,7 +179,7 @@ class Scheduler:
     def state(self) -> dict[str, Any]:
         return {
             "state": _STATES.get(self._aps.state, str(self._aps.state)),
-            "jobs": len(self._aps.get_jobs()),
+            "jobs": len(self._schedules),
             "running": self.manager.running(),
         }
 
@@ -233,6 +255,21 @@ class Scheduler:
                 await asyncio.to_thread(self.state_store.save, name, next_run.at)
             except FeedmillError as exc:
                 logger.error("source %r: cannot persist its next run: %s", name, exc)
+
+    async def _prune(self) -> None:
+        """The history job: forget old runs and their logs (in a worker thread)."""
+        try:
+            await asyncio.to_thread(self.prune_history)
+        except FeedmillError as exc:
+            logger.error("run history not pruned: %s", exc)
+        except Exception:
+            logger.exception("run history not pruned")
+
+    def prune_history(self) -> int:
+        """Forget each source's finished runs beyond the newest ``keep_runs``; how many."""
+        database = getattr(self.manager, "database", None) or self.data_dir / STORE_FILE
+        with open_store(database) as store:
+            return prune_history(store, self.data_dir, self.config.keep_runs)
 
     def _next_run(self, name: str) -> datetime | None:
         job = self._aps.get_job(name)

@@ -120,6 +120,19 @@ def test_runs_shows_history_newest_first(project: Path) -> None:
     assert [row[6] for row in rows] == ["0", "1"]  # new (started is two words)
 
 
+def test_crawl_keeps_the_newest_keep_runs_of_the_history(project: Path) -> None:
+    """``feedmill crawl`` from cron records runs as the service does: the same bound."""
+    config = project / "feedmill.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[service]\n", "[service]\nkeep_runs = 2\n", 1), "utf-8")
+    for _ in range(3):
+        assert run_feedmill(project, "crawl", "-q").returncode == 0
+    with SQLiteStore.in_data_dir(project / "var") as store:
+        runs = store.runs("seeds", limit=10)
+    assert [run.id for run in runs] == [3, 2]
+    assert all(run.outcome == "ok" for run in runs)
+
+
 def test_build_rewrites_deleted_feeds_from_the_store(project: Path) -> None:
     run_feedmill(project, "crawl")
     rss = project / "var" / "feeds" / "seeds.rss"

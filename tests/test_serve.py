@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import signal
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import feedparser
 import pytest
+
+from feeds.store import SQLiteStore
 
 from serve_helper import TOKEN, Service, free_port
 
@@ -166,3 +169,51 @@ def test_a_second_serve_on_the_same_data_stands_by_and_takes_over(served: Servic
         if standby.process.poll() is None:
             standby.process.kill()
             standby.process.wait()
+
+
+def test_run_history_stays_bounded_with_its_log_files(project: Path) -> None:
+    """A service left for months: each source keeps its newest ``keep_runs`` finished
+    runs and their log files. Runs an earlier life left beyond that are forgotten at
+    start-up with their logs; a run under way is never touched."""
+    config = project / "feedmill.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[service]\n", "[service]\nkeep_runs = 3\n", 1), encoding="utf-8"
+    )
+    data = project / "var"
+    logs = data / "logs" / "seeds"
+    logs.mkdir(parents=True)
+    (data / "logs" / "batches").mkdir()
+
+    with SQLiteStore.in_data_dir(data) as store:
+        old = []
+        for n in range(12):
+            run_id = store.start_run("seeds", trigger="schedule")
+            store.finish_run(run_id, "ok", log_tail=f"run {n}")
+            (logs / f"{run_id}.log").write_text(f"run {n}\n", encoding="utf-8")
+            old.append(run_id)
+        (data / "logs" / "batches" / f"{old[0]}.log").write_text("batch\n", encoding="utf-8")
+        other = store.start_run("gone", trigger="schedule")  # a source no longer configured
+        store.finish_run(other, "failed", error="boom")
+    service = Service(project, free_port())
+    try:
+        service.wait_ready()
+
+        def kept() -> list[int]:
+            with contextlib.closing(sqlite3.connect(data / "feedmill.sqlite3")) as db:
+                rows = db.execute("SELECT id FROM runs WHERE source = 'seeds' ORDER BY id")
+                return [run_id for (run_id,) in rows]
+
+        service.wait_for(lambda: kept()[:3] == old[-3:], what="the start-up pruning")
+        assert set(kept()) - set(old[-3:]) <= {max(kept())}  # at most the run it started
+        left = sorted(int(p.stem) for p in logs.glob("*.log") if int(p.stem) in old)
+        assert left == old[-3:]
+        assert not (data / "logs" / "batches" / f"{old[0]}.log").exists()
+        assert "forgot 9 run(s) beyond the newest 3" in service.log.read_text()
+        with contextlib.closing(sqlite3.connect(data / "feedmill.sqlite3")) as db:
+            assert db.execute("SELECT count(*) FROM runs WHERE source = 'gone'").fetchone() == (1,)
+        assert service.stop(signal.SIGTERM) == 0
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()

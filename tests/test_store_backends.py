@@ -332,6 +332,29 @@ def test_runs_keep_their_node_job_and_log_tail(store) -> None:
     assert (ended.outcome, ended.new, ended.log_tail, ended.node) == ("ok", 2, "last line", "")
 
 
+def test_history_keeps_the_newest_finished_runs_of_each_source(store) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ids: dict[str, list[int]] = {"a": [], "b": []}
+    for n in range(12):
+        source = "a" if n % 3 else "b"  # a: 8 runs, b: 4
+        run_id = store.start_run(source, trigger="schedule", now=start + timedelta(minutes=n))
+        store.finish_run(run_id, "ok" if n % 2 else "failed", log_tail=f"log {n}")
+        ids[source].append(run_id)
+    # A run under way (the oldest of all, from a scheduler that died) is never forgotten.
+    under_way = store.start_run("a", trigger="schedule", now=start - timedelta(days=1))
+    forgotten = store.prune_runs(3, chunk=2)  # several small transactions
+    assert forgotten == sorted(
+        [(i, "a") for i in ids["a"][:-3]] + [(i, "b") for i in ids["b"][:-3]]
+    )
+    assert [r.id for r in store.runs("a", limit=100)] == [under_way, *ids["a"][::-1][:3]]
+    assert [r.id for r in store.runs("b", limit=100)] == ids["b"][::-1][:3]
+    assert store.get_run(under_way).outcome == "running"  # type: ignore[union-attr]
+    assert store.last_runs()["b"].log_tail == "log 9"
+    assert store.prune_runs(3) == []  # nothing more to forget
+    with pytest.raises(ValueError, match="at least 1"):
+        store.prune_runs(0)
+
+
 def test_runs_finished_since_and_local_interruption(store) -> None:
     at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     done = store.start_run("seeds", trigger="schedule", now=at)

@@ -66,6 +66,7 @@ CASES: list[tuple[str, str, str | None, str]] = [
     ("service", "title", "5", "title"),
     ("service", "batch_size", "1.5", "batch_size"),
     ("service", "workers", "true", "workers"),
+    ("service", "keep_runs", '"100"', "keep_runs"),
     ("service", "data_dir", "[]", "data_dir"),
     ("sources.docs", "title", "1", "title"),
     ("sources.docs", "glob", "5", "glob"),
@@ -157,6 +158,8 @@ CASES: list[tuple[str, str, str | None, str]] = [
     ("service", "workers", "0", "workers"),
     ("service", "workers", "257", "workers"),
     ("service", "workers", '"8"', "workers"),
+    ("service", "keep_runs", "0", "keep_runs"),
+    ("service", "keep_runs", "-5", "keep_runs"),
     # feeds referring to unknown sources
     ("feeds.mix", "sources", '["docs", "nope"]', "sources"),
     ("feeds.mix", "sources", "[]", "sources"),
