@@ -57,7 +57,8 @@ TRIALS = int(os.environ.get("FEEDMILL_CRASH_TRIALS", "20"))
 DOCUMENTS = 600
 EDITED_PER_TRIAL = 150
 ADDED_PER_TRIAL = 20
-MAX_KILL_DELAY = 3.5  # seconds after the run was recorded; a run takes about 1.5-3 s
+MAX_KILL_DELAY = 3.5  # seconds after the run was recorded, at most
+MIN_KILL_WINDOW = 0.3
 TEST_BUDGET = 240.0  # the whole test, start-ups and checks included
 
 
@@ -110,6 +111,13 @@ def wait_for_temp_file(feeds: Path, timeout: float) -> bool:
                 return True
         time.sleep(0.0005)
     return False
+
+
+def kill_window(db: Path) -> float:
+    """How long after its record a run may be killed: the longest complete run so far
+    (the first crawl, the runs kills did not reach), within bounds."""
+    spans = [_seconds(r) for r in runs(db) if r["outcome"] == "ok" and r["finished"]]
+    return min(MAX_KILL_DELAY, max([MIN_KILL_WINDOW, *spans]))
 
 
 def _seconds(run: dict) -> float:
@@ -193,11 +201,14 @@ def test_kill_9_of_serve_during_crawls_loses_and_doubles_nothing(
             kind = KILL_POINTS[trial % len(KILL_POINTS)]
             if kind == "storing":  # once the run has committed articles
                 wait_for_commit(db, new_runs[0], timeout=6.0)
-                time.sleep(rng.uniform(0.0, 0.3))
+                time.sleep(rng.uniform(0.0, 0.05))
             elif kind == "feeds":  # as soon as a feed file is being written
                 wait_for_temp_file(feeds, timeout=6.0)
             else:
-                time.sleep(rng.uniform(0.0, MAX_KILL_DELAY))
+                # Within the span a run takes on this machine (from record to end, the
+                # child's start-up included: 0.6 s here, 3 s on a loaded one), so that
+                # most random kills land while the crawl is under way, not after it.
+                time.sleep(rng.uniform(0.0, kill_window(db)))
             delay = time.monotonic() - recorded
             before = article_ids(db)
             children = processes_of(data)
