@@ -13,6 +13,7 @@ import enum
 import json
 import logging
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -482,13 +483,28 @@ class SQLiteStore(SharedStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal()
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the article store: {exc}") from exc
         self._in_transaction = False
+
+    def _enable_wal(self, timeout: float = 30.0) -> None:
+        """Switch to WAL (once per file: the mode is persistent). Switching takes an
+        exclusive lock and SQLite reports a conflict at once instead of waiting for the
+        busy timeout, so two processes opening a new store together (two ``feedmill
+        crawl`` from cron, the service and a crawl) would see "database is locked"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.01)
 
     @classmethod
     def in_data_dir(cls, data_dir: str | Path) -> SQLiteStore:

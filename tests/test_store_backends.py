@@ -676,3 +676,31 @@ def test_open_store_chooses_postgres_for_postgresql_urls(postgres: Postgres) -> 
     alias = postgres.url.replace("postgresql://", "postgresql+psycopg://", 1)
     with open_store(alias, schema=postgres.schema) as opened:
         assert isinstance(opened, PostgresStore)
+
+
+def _open_when_told(path: str, go: object) -> str:
+    go.wait()  # type: ignore[attr-defined]
+    try:
+        SQLiteStore(path).close()
+    except StoreError as exc:
+        return str(exc)
+    return "ok"
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two ``feedmill crawl`` from cron (or the service and a crawl) may create the store
+    together. Switching a new file to WAL takes an exclusive lock that SQLite refuses at
+    once rather than after the busy timeout: without a retry about one round in six
+    failed here with "database is locked"."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with context.Manager() as manager, context.Pool(4) as pool:
+        for round_ in range(12):
+            go = manager.Event()
+            path = str(tmp_path / f"{round_}.sqlite3")
+            pending = [pool.apply_async(_open_when_told, (path, go)) for _ in range(4)]
+            go.set()
+            assert [p.get(timeout=60) for p in pending] == ["ok"] * 4, round_
+            with SQLiteStore(path) as store:
+                assert store.schema_version == SCHEMA_VERSION
