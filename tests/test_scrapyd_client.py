@@ -56,10 +56,12 @@ def nodes(
         yield started
 
 
-async def wait_for(client: ScrapydClient, node: Node, job: str, state: str) -> list[str]:
+async def wait_for(
+    client: ScrapydClient, node: Node, job: str, state: str, timeout: float = 15
+) -> list[str]:
     """Poll listjobs until ``job`` is in ``state``; the states seen on the way."""
     seen: list[str] = []
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout
     while True:
         current = (await client.jobs(node)).get(job, "")
         if not seen or seen[-1] != current:
@@ -153,7 +155,14 @@ def test_pick_prefers_free_node_and_cancel_stops_job(nodes: list[ScrapydNode]) -
             assert (status.running, status.free) == (1, 1)
             assert await client.pick() == idle
             assert await client.cancel(busy, job) == "running"
-            await wait_for(client, busy, job, "finished")  # SIGINT: a graceful stop
+            try:
+                await wait_for(client, busy, job, "finished", timeout=5)  # SIGINT: graceful
+            except AssertionError:
+                # A SIGINT that lands while Scrapy is still starting the crawl can be lost
+                # (seen once in 5 CI rehearsals): the run manager cancels again after its
+                # grace (scheduler.remote), and Scrapyd's second SIGINT forces the stop.
+                assert await client.cancel(busy, job) in ("running", "finished")
+                await wait_for(client, busy, job, "finished")
             assert await client.cancel(busy, "no-such-job") == ""
             # equal nodes: the first configured one
             assert await client.pick() == busy
